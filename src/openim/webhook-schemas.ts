@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/** The three presence commands OpenIM's msggateway can send (contract §1.1). */
+export const WEBHOOK_COMMANDS = [
+  'callbackAfterUserOnlineCommand',
+  'callbackAfterUserOfflineCommand',
+  'callbackAfterUserKickOffCommand',
+] as const;
+export type WebhookCommand = (typeof WEBHOOK_COMMANDS)[number];
+
+export function isWebhookCommand(s: string): s is WebhookCommand {
+  return (WEBHOOK_COMMANDS as readonly string[]).includes(s);
+}
+
+const userID = z.string().min(1, 'userID must be a non-empty string').max(256, 'userID longer than 256 characters');
+const platformID = z.number().int('platformID must be an integer').min(0).max(1_000_000);
+const seq = z.number().int('seq must be an integer (gateway clock in ms)').min(0);
+
+/** Fields beyond these are ignored (a patched server may add some); the known ones are type-checked. */
+export const onlineWebhookSchema = z.looseObject({
+  callbackCommand: z.literal('callbackAfterUserOnlineCommand'),
+  operationID: z.string().max(512).optional().default(''),
+  platformID,
+  platform: z.string().max(64).optional().default(''),
+  userID,
+  seq,
+  isAppBackground: z.boolean().optional().default(false),
+  connID: z.string().max(512).optional().default(''),
+});
+
+export const offlineWebhookSchema = z.looseObject({
+  callbackCommand: z.literal('callbackAfterUserOfflineCommand'),
+  operationID: z.string().max(512).optional().default(''),
+  platformID,
+  platform: z.string().max(64).optional().default(''),
+  userID,
+  seq,
+  connID: z.string().max(512).optional().default(''),
+});
+
+export const kickOffWebhookSchema = z.looseObject({
+  callbackCommand: z.literal('callbackAfterUserKickOffCommand'),
+  operationID: z.string().max(512).optional().default(''),
+  platformID,
+  platform: z.string().max(64).optional().default(''),
+  userID,
+  seq,
+});
+
+export const WEBHOOK_SCHEMAS = {
+  callbackAfterUserOnlineCommand: onlineWebhookSchema,
+  callbackAfterUserOfflineCommand: offlineWebhookSchema,
+  callbackAfterUserKickOffCommand: kickOffWebhookSchema,
+} as const;
+
+export type OnlineWebhook = z.infer<typeof onlineWebhookSchema>;
+export type OfflineWebhook = z.infer<typeof offlineWebhookSchema>;
+export type KickOffWebhook = z.infer<typeof kickOffWebhookSchema>;
+export type PresenceWebhook = OnlineWebhook | OfflineWebhook | KickOffWebhook;
+
+/** The reply OpenIM expects from a webhook receiver (contract §1.3). */
+export const WEBHOOK_SUCCESS_BODY = '{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}';
+
+export function webhookErrorBody(errMsg: string, errCode = 1001): string {
+  return JSON.stringify({ actionCode: 0, errCode, errMsg, errDlt: '', nextCode: 0 });
+}
