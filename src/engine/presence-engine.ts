@@ -1,0 +1,360 @@
+import type { Logger } from 'pino';
+import type { EvidenceItem, KeyState, MismatchKind, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
+import { keyOf } from '../domain.js';
+import { platformName } from '../openim/platforms.js';
+import type { PresenceWebhook } from '../openim/webhook-schemas.js';
+import type { ReconcileOptions, WebhookDecision } from '../reconciler/reconciler.js';
+import { applySettle, applyWebhook, correctedState } from '../reconciler/reconciler.js';
+import type { Store } from '../store/store.js';
+import type { EventBus } from './event-bus.js';
+
+export interface PresenceEngineOptions extends ReconcileOptions {
+  /** shadow: corrections are recorded as mismatches but not published to the stream. */
+  mode: 'active' | 'shadow';
+}
+
+export interface IngestItem {
+  webhook: PresenceWebhook;
+  body: string;
+  receivedAt: number;
+  remoteAddress: string;
+}
+
+export type IngestResult = WebhookDecision['effect'] | 'duplicate';
+
+export interface Correction {
+  userID: string;
+  platformID: number;
+  toOnline: boolean;
+  occurredAfter: number | null;
+  occurredBefore: number;
+  pollAt: number;
+  evidence: EvidenceItem[];
+}
+
+/**
+ * Owns the in-memory presence state and is the only writer of the store's presence, events and mismatches.
+ * Every mutation is one store transaction; the in-memory map changes only after its transaction committed.
+ */
+export class PresenceEngine {
+  private readonly keys = new Map<string, KeyState>();
+  /** Keys with a held offline (rule 2). */
+  private readonly held = new Set<string>();
+  private readonly userVersions: Map<string, number>;
+  /** Platforms currently online per user (user-level aggregate). */
+  private readonly onlinePlatforms = new Map<string, Set<number>>();
+  private readonly knownUsers = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly bus: EventBus,
+    private readonly opts: PresenceEngineOptions,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const k of store.loadKeys()) this.setKey(k);
+    this.userVersions = store.loadUserVersions();
+  }
+
+  get options(): PresenceEngineOptions {
+    return this.opts;
+  }
+
+  key(userID: string, platformID: number): KeyState | undefined {
+    return this.keys.get(keyOf(userID, platformID));
+  }
+
+  keysOfUser(userID: string): KeyState[] {
+    const out: KeyState[] = [];
+    for (const p of this.platformsOfUser(userID)) {
+      const k = this.keys.get(keyOf(userID, p));
+      if (k) out.push(k);
+    }
+    return out;
+  }
+
+  private readonly userPlatforms = new Map<string, number[]>();
+  private platformsOfUser(userID: string): number[] {
+    return this.userPlatforms.get(userID) ?? [];
+  }
+
+  /** Users with at least one published-online platform. */
+  onlineUsers(): IterableIterator<string> {
+    return this.onlinePlatforms.keys();
+  }
+
+  isUserOnline(userID: string): boolean {
+    return this.onlinePlatforms.has(userID);
+  }
+
+  onlineUserCount(): number {
+    return this.onlinePlatforms.size;
+  }
+
+  keyCount(): number {
+    return this.keys.size;
+  }
+
+  heldCount(): number {
+    return this.held.size;
+  }
+
+  /** The earliest due time of a held offline, or undefined. */
+  nextSettleDue(): number | undefined {
+    let min: number | undefined;
+    for (const id of this.held) {
+      const due = this.keys.get(id)?.pendingOffline?.dueAt;
+      if (due !== undefined && (min === undefined || due < min)) min = due;
+    }
+    return min;
+  }
+
+  private setKey(k: KeyState): void {
+    const id = keyOf(k.userID, k.platformID);
+    if (!this.keys.has(id)) {
+      const list = this.userPlatforms.get(k.userID);
+      if (list) list.push(k.platformID);
+      else this.userPlatforms.set(k.userID, [k.platformID]);
+    }
+    this.keys.set(id, k);
+    if (k.pendingOffline) this.held.add(id);
+    else this.held.delete(id);
+    let set = this.onlinePlatforms.get(k.userID);
+    if (k.online) {
+      if (!set) this.onlinePlatforms.set(k.userID, (set = new Set()));
+      set.add(k.platformID);
+    } else if (set) {
+      set.delete(k.platformID);
+      if (set.size === 0) this.onlinePlatforms.delete(k.userID);
+    }
+  }
+
+  /** Runs `fn` in one transaction; staged key states are applied to memory only after the commit. */
+  private unitOfWork<T>(fn: (stage: (k: KeyState) => void, publish: (e: NewPresenceEvent) => PresenceEvent) => T): T {
+    const staged = new Map<string, KeyState>();
+    const published: PresenceEvent[] = [];
+    // Versions assigned inside the transaction; applied to memory after commit.
+    const versions = new Map<string, number>();
+    const onlineAfter = new Map<string, Set<number>>();
+    const platformsOf = (userID: string): Set<number> => {
+      let s = onlineAfter.get(userID);
+      if (!s) onlineAfter.set(userID, (s = new Set(this.onlinePlatforms.get(userID) ?? [])));
+      return s;
+    };
+    const stage = (k: KeyState): void => {
+      staged.set(keyOf(k.userID, k.platformID), k);
+      this.store.upsertKey(k);
+    };
+    const publish = (e: NewPresenceEvent): PresenceEvent => {
+      const set = platformsOf(e.userID);
+      if (e.type === 'presence.online') set.add(e.platformID);
+      else set.delete(e.platformID);
+      const version = (versions.get(e.userID) ?? this.userVersions.get(e.userID) ?? 0) + 1;
+      versions.set(e.userID, version);
+      const full = { ...e, userOnline: set.size > 0, userVersion: version };
+      const seq = this.store.appendEvent(full);
+      this.store.setUserVersion(e.userID, version, full.userOnline);
+      const ev = { ...full, seq };
+      published.push(ev);
+      return ev;
+    };
+    const result = this.store.transaction(() => fn(stage, publish));
+    for (const k of staged.values()) this.setKey(k);
+    for (const [u, v] of versions) this.userVersions.set(u, v);
+    if (published.length > 0) this.bus.emit('events:committed', published);
+    return result;
+  }
+
+  /** Rule 1, 2, 5: records a batch of accepted webhooks in one transaction. */
+  ingest(items: readonly IngestItem[]): IngestResult[] {
+    const started = performance.now();
+    const newUsers: string[] = [];
+    const lateUpdates: { mismatchID: number; lateByMs: number; at: number; receiptID: number }[] = [];
+    const results = this.unitOfWork((stage, publish) => {
+      // Within the batch, later items must see earlier items' staged state.
+      const local = new Map<string, KeyState>();
+      return items.map((item): IngestResult => {
+        const w = item.webhook;
+        const receiptID = this.store.insertReceipt({
+          receivedAt: item.receivedAt,
+          command: w.callbackCommand,
+          userID: w.userID,
+          platformID: w.platformID,
+          seq: w.seq,
+          operationID: w.operationID,
+          dedupeKey: `${w.callbackCommand}|${w.userID}|${w.platformID}|${w.seq}|${w.operationID}`,
+          body: item.body,
+          remoteAddress: item.remoteAddress,
+        });
+        if (receiptID === null) return 'duplicate';
+        if (!this.knownUsers.has(w.userID)) {
+          this.knownUsers.add(w.userID);
+          newUsers.push(w.userID);
+        }
+        const id = keyOf(w.userID, w.platformID);
+        const prev = local.get(id) ?? this.keys.get(id);
+        const d = applyWebhook(
+          prev,
+          {
+            kind: w.callbackCommand === 'callbackAfterUserOnlineCommand' ? 'online' : 'offline',
+            userID: w.userID,
+            platformID: w.platformID,
+            seq: w.seq,
+            receivedAt: item.receivedAt,
+            receiptID,
+          },
+          this.opts,
+        );
+        local.set(id, d.state);
+        stage(d.state);
+        if (d.effect === 'online') {
+          publish({
+            type: 'presence.online',
+            userID: w.userID,
+            platformID: w.platformID,
+            platform: platformName(w.platformID),
+            userOnline: true,
+            userVersion: 0,
+            source: 'webhook',
+            occurredAt: d.occurredAt,
+            occurredAfter: null,
+            occurredBefore: null,
+            recordedAt: item.receivedAt,
+            mismatchID: null,
+          });
+        } else if (d.effect === 'late') {
+          lateUpdates.push({ mismatchID: d.mismatchID, lateByMs: d.lateByMs, at: item.receivedAt, receiptID });
+        }
+        this.store.setReceiptEffect(receiptID, d.effect);
+        return d.effect;
+      });
+    });
+    if (newUsers.length > 0) this.store.trackUsers(newUsers, 'webhook', this.now());
+    for (const u of lateUpdates) this.markLate(u.mismatchID, u.lateByMs, u.at, u.receiptID);
+    this.bus.emit('commit:batch', { size: items.length, durationMs: performance.now() - started });
+    return results;
+  }
+
+  private markLate(mismatchID: number, lateByMs: number, at: number, receiptID: number): void {
+    const m = this.store.getMismatch(mismatchID);
+    if (!m) return;
+    const evidence: EvidenceItem[] = [
+      ...m.evidence,
+      { at, what: 'receipt', ref: receiptID, detail: `the webhook arrived ${Math.round(lateByMs / 1000)} s after the correction` },
+    ];
+    this.store.updateMismatch(mismatchID, { kind: 'late_webhook', lateByMs, lateAt: at, evidence, updatedAt: this.now() });
+    const updated = this.store.getMismatch(mismatchID);
+    if (updated) this.bus.emit('mismatch:recorded', updated);
+  }
+
+  /** Rule 2: applies every held offline whose settle window has passed. Returns the number applied. */
+  settleDue(now = this.now()): number {
+    const due: KeyState[] = [];
+    for (const id of this.held) {
+      const k = this.keys.get(id);
+      if (k?.pendingOffline && k.pendingOffline.dueAt <= now) due.push(k);
+    }
+    if (due.length === 0) return 0;
+    this.unitOfWork((stage, publish) => {
+      for (const k of due) {
+        const d = applySettle(k, now);
+        if (d.effect !== 'offline') continue;
+        stage(d.state);
+        publish({
+          type: 'presence.offline',
+          userID: k.userID,
+          platformID: k.platformID,
+          platform: platformName(k.platformID),
+          userOnline: false,
+          userVersion: 0,
+          source: 'webhook',
+          occurredAt: d.occurredAt,
+          occurredAfter: null,
+          occurredBefore: null,
+          recordedAt: now,
+          mismatchID: null,
+        });
+        this.store.setReceiptEffect(d.receiptID, 'offline');
+      }
+    });
+    return due.length;
+  }
+
+  /** Stores verified/cancelled key states from a poll (no events). */
+  saveKeyStates(states: readonly KeyState[]): void {
+    if (states.length === 0) return;
+    this.unitOfWork((stage) => {
+      for (const s of states) stage(s);
+    });
+  }
+
+  /**
+   * Rule 4: publishes confirmed corrections (one transaction for all): mismatch record, corrective event
+   * (unless shadow mode), and key state.
+   */
+  correct(corrections: readonly Correction[]): { mismatchIDs: number[]; events: number } {
+    if (corrections.length === 0) return { mismatchIDs: [], events: 0 };
+    const now = this.now();
+    const shadow = this.opts.mode === 'shadow';
+    const ids: number[] = [];
+    let events = 0;
+    this.unitOfWork((stage, publish) => {
+      for (const c of corrections) {
+        const kind: MismatchKind = c.toOnline ? 'missed_online' : 'missed_offline';
+        const name = platformName(c.platformID);
+        const mismatch: NewMismatch = {
+          kind,
+          userID: c.userID,
+          platformID: c.platformID,
+          platform: name,
+          detectedAt: now,
+          occurredAfter: c.occurredAfter,
+          occurredBefore: c.occurredBefore,
+          eventSeq: null,
+          lateByMs: null,
+          lateAt: null,
+          status: 'open',
+          shadow,
+          evidence: c.evidence,
+          note: shadow ? 'shadow mode: recorded, not published' : '',
+          updatedAt: now,
+        };
+        const mismatchID = this.store.insertMismatch(mismatch);
+        ids.push(mismatchID);
+        if (shadow) continue;
+        const prev = this.key(c.userID, c.platformID);
+        stage(correctedState(prev, c.userID, c.platformID, c.toOnline, c.occurredBefore, now, c.pollAt, mismatchID));
+        const ev = publish({
+          type: c.toOnline ? 'presence.online' : 'presence.offline',
+          userID: c.userID,
+          platformID: c.platformID,
+          platform: name,
+          userOnline: c.toOnline,
+          userVersion: 0,
+          source: 'poll',
+          occurredAt: null,
+          occurredAfter: c.occurredAfter,
+          occurredBefore: c.occurredBefore,
+          recordedAt: now,
+          mismatchID,
+        });
+        this.store.updateMismatch(mismatchID, { eventSeq: ev.seq });
+        events++;
+      }
+    });
+    for (const id of ids) {
+      const m = this.store.getMismatch(id);
+      if (m) this.bus.emit('mismatch:recorded', m);
+    }
+    return { mismatchIDs: ids, events };
+  }
+
+  /** Records a mismatch that publishes nothing (transient, suspect_poll). */
+  recordMismatch(m: NewMismatch): number {
+    const id = this.store.insertMismatch(m);
+    const saved = this.store.getMismatch(id);
+    if (saved) this.bus.emit('mismatch:recorded', saved);
+    this.log.debug({ mismatchID: id, kind: m.kind, userID: m.userID }, 'mismatch recorded');
+    return id;
+  }
+}

@@ -1,0 +1,563 @@
+import Database from 'better-sqlite3';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { EventType, KeyState, Mismatch, MismatchKind, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
+import { OprError } from '../errors.js';
+import { MIGRATIONS } from './migrations.js';
+import type {
+  EventFilter,
+  MismatchFilter,
+  NewReceipt,
+  PollObservation,
+  PollRun,
+  PresenceRow,
+  PruneResult,
+  Receipt,
+  Store,
+  SubscriberCursor,
+} from './store.js';
+
+export interface SqliteStoreOptions {
+  /** File path, or ':memory:' for tests. */
+  path: string;
+}
+
+type Row = Record<string, unknown>;
+
+const num = (v: unknown): number => v as number;
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : (v as number));
+const str = (v: unknown): string => v as string;
+
+function rowToEvent(r: Row): PresenceEvent {
+  return {
+    seq: num(r.seq),
+    type: str(r.type) as EventType,
+    userID: str(r.user_id),
+    platformID: num(r.platform_id),
+    platform: str(r.platform),
+    userOnline: r.user_online === 1,
+    userVersion: num(r.user_version),
+    source: str(r.source) as PresenceEvent['source'],
+    occurredAt: numOrNull(r.occurred_at),
+    occurredAfter: numOrNull(r.occurred_after),
+    occurredBefore: numOrNull(r.occurred_before),
+    recordedAt: num(r.recorded_at),
+    mismatchID: numOrNull(r.mismatch_id),
+  };
+}
+
+function rowToMismatch(r: Row): Mismatch {
+  return {
+    id: num(r.id),
+    kind: str(r.kind) as MismatchKind,
+    userID: str(r.user_id),
+    platformID: numOrNull(r.platform_id),
+    platform: str(r.platform),
+    detectedAt: num(r.detected_at),
+    occurredAfter: numOrNull(r.occurred_after),
+    occurredBefore: numOrNull(r.occurred_before),
+    eventSeq: numOrNull(r.event_seq),
+    lateByMs: numOrNull(r.late_by_ms),
+    lateAt: numOrNull(r.late_at),
+    status: str(r.status) as Mismatch['status'],
+    shadow: r.shadow === 1,
+    evidence: JSON.parse(str(r.evidence)) as Mismatch['evidence'],
+    note: str(r.note),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+function rowToKey(r: Row): KeyState {
+  return {
+    userID: str(r.user_id),
+    platformID: num(r.platform_id),
+    online: r.online === 1,
+    changedAt: num(r.changed_at),
+    lastWebhookAt: numOrNull(r.last_webhook_at),
+    lastOnlineWebhookAt: numOrNull(r.last_online_webhook_at),
+    lastVerifiedAt: numOrNull(r.last_verified_at),
+    pendingOffline: r.pending_offline === null ? null : (JSON.parse(str(r.pending_offline)) as KeyState['pendingOffline']),
+    correction: r.correction === null ? null : (JSON.parse(str(r.correction)) as KeyState['correction']),
+  };
+}
+
+function rowToPollRun(r: Row): PollRun {
+  return {
+    id: num(r.id),
+    kind: str(r.kind) as PollRun['kind'],
+    startedAt: num(r.started_at),
+    endedAt: numOrNull(r.ended_at),
+    usersPolled: num(r.users_polled),
+    requests: num(r.requests),
+    errors: num(r.errors),
+    disagreements: num(r.disagreements),
+    confirmations: num(r.confirmations),
+    corrections: num(r.corrections),
+    overBudget: r.over_budget === 1,
+    note: str(r.note),
+  };
+}
+
+const MISMATCH_COLUMNS: Record<keyof Omit<Mismatch, 'id'>, string> = {
+  kind: 'kind',
+  userID: 'user_id',
+  platformID: 'platform_id',
+  platform: 'platform',
+  detectedAt: 'detected_at',
+  occurredAfter: 'occurred_after',
+  occurredBefore: 'occurred_before',
+  eventSeq: 'event_seq',
+  lateByMs: 'late_by_ms',
+  lateAt: 'late_at',
+  status: 'status',
+  shadow: 'shadow',
+  evidence: 'evidence',
+  note: 'note',
+  updatedAt: 'updated_at',
+};
+
+const POLL_RUN_COLUMNS: Record<keyof Omit<PollRun, 'id'>, string> = {
+  kind: 'kind',
+  startedAt: 'started_at',
+  endedAt: 'ended_at',
+  usersPolled: 'users_polled',
+  requests: 'requests',
+  errors: 'errors',
+  disagreements: 'disagreements',
+  confirmations: 'confirmations',
+  corrections: 'corrections',
+  overBudget: 'over_budget',
+  note: 'note',
+};
+
+function toSql(v: unknown): unknown {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (Array.isArray(v)) return JSON.stringify(v);
+  return v;
+}
+
+/**
+ * SQLite backend. WAL with `synchronous=FULL`: every commit is fsynced before any webhook is acknowledged or any
+ * event is shown, so a `seq` once seen is never reissued, even after power loss. Group commit amortises the fsync.
+ * `seq` is `INTEGER PRIMARY KEY AUTOINCREMENT`, so retention never makes SQLite hand out an old value again.
+ */
+export class SqliteStore implements Store {
+  readonly location: string;
+  private readonly db: Database.Database;
+  private closed = false;
+  private readonly s;
+
+  constructor(options: SqliteStoreOptions) {
+    this.location = options.path;
+    try {
+      if (options.path !== ':memory:') {
+        mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+        closeSync(openSync(options.path, 'a', 0o600));
+        chmodSync(options.path, 0o600);
+      }
+      this.db = new Database(options.path);
+    } catch (e) {
+      throw new OprError('OPR_ERR_STORE_OPEN', `cannot open database ${options.path}: ${(e as Error).message}`, { path: options.path }, { cause: e });
+    }
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.s = this.prepare();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      this.db.close();
+      throw new OprError(
+        'OPR_ERR_STORE_VERSION',
+        `database ${this.location} has schema version ${current}, this daemon knows up to ${MIGRATIONS.length}; upgrade the daemon`,
+        { version: current },
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  private prepare() {
+    const d = this.db;
+    return {
+      receiptExists: d.prepare('SELECT 1 FROM receipts WHERE dedupe_key = ? LIMIT 1').pluck(),
+      insertReceipt: d.prepare(
+        'INSERT INTO receipts (received_at, command, user_id, platform_id, seq, operation_id, dedupe_key, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      setReceiptEffect: d.prepare('UPDATE receipts SET effect = ? WHERE id = ?'),
+      receiptsForUser: d.prepare('SELECT * FROM receipts WHERE user_id = ? AND received_at >= ? ORDER BY received_at, id LIMIT ?'),
+      countReceipts: d.prepare('SELECT count(*) FROM receipts').pluck(),
+      upsertKey: d.prepare(
+        `INSERT INTO presence (user_id, platform_id, online, changed_at, last_webhook_at, last_online_webhook_at, last_verified_at, pending_offline, correction)
+         VALUES (@userID, @platformID, @online, @changedAt, @lastWebhookAt, @lastOnlineWebhookAt, @lastVerifiedAt, @pendingOffline, @correction)
+         ON CONFLICT (user_id, platform_id) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at,
+           last_webhook_at = excluded.last_webhook_at, last_online_webhook_at = excluded.last_online_webhook_at,
+           last_verified_at = excluded.last_verified_at, pending_offline = excluded.pending_offline, correction = excluded.correction`,
+      ),
+      loadKeys: d.prepare('SELECT * FROM presence'),
+      setUserVersion: d.prepare(
+        `INSERT INTO users (user_id, version, online, source, first_seen) VALUES (?, ?, ?, 'webhook', ?)
+         ON CONFLICT (user_id) DO UPDATE SET version = excluded.version, online = excluded.online`,
+      ),
+      loadUserVersions: d.prepare('SELECT user_id, version FROM users WHERE version > 0').raw(),
+      presencePageAll: d.prepare(
+        'SELECT user_id, platform_id, online, changed_at, last_verified_at, pending_offline FROM presence WHERE (user_id, platform_id) > (?, ?) ORDER BY user_id, platform_id LIMIT ?',
+      ),
+      presencePageOnline: d.prepare(
+        'SELECT user_id, platform_id, online, changed_at, last_verified_at, pending_offline FROM presence WHERE online = 1 AND (user_id, platform_id) > (?, ?) ORDER BY user_id, platform_id LIMIT ?',
+      ),
+      presenceOfUser: d.prepare(
+        'SELECT user_id, platform_id, online, changed_at, last_verified_at, pending_offline FROM presence WHERE user_id = ? ORDER BY platform_id',
+      ),
+      appendEvent: d.prepare(
+        `INSERT INTO events (type, user_id, platform_id, platform, user_online, user_version, source, occurred_at, occurred_after, occurred_before, recorded_at, mismatch_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      readEvents: d.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?'),
+      eventsForUser: d.prepare('SELECT * FROM events WHERE user_id = ? AND recorded_at >= ? ORDER BY seq LIMIT ?'),
+      eventsBetween: d.prepare('SELECT * FROM events WHERE recorded_at >= ? AND recorded_at < ? ORDER BY recorded_at, seq LIMIT ?'),
+      headSeq: d.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").pluck(),
+      getMeta: d.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      setMeta: d.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      insertMismatch: d.prepare(
+        `INSERT INTO mismatches (kind, user_id, platform_id, platform, detected_at, occurred_after, occurred_before, event_seq, late_by_ms, late_at, status, shadow, evidence, note, updated_at)
+         VALUES (@kind, @userID, @platformID, @platform, @detectedAt, @occurredAfter, @occurredBefore, @eventSeq, @lateByMs, @lateAt, @status, @shadow, @evidence, @note, @updatedAt)`,
+      ),
+      getMismatch: d.prepare('SELECT * FROM mismatches WHERE id = ?'),
+      mismatchCounts: d.prepare('SELECT kind, platform_id, count(*) AS n FROM mismatches WHERE detected_at >= ? GROUP BY kind, platform_id'),
+      insertPollRun: d.prepare(
+        `INSERT INTO poll_runs (kind, started_at, ended_at, users_polled, requests, errors, disagreements, confirmations, corrections, over_budget, note)
+         VALUES (@kind, @startedAt, @endedAt, @usersPolled, @requests, @errors, @disagreements, @confirmations, @corrections, @overBudget, @note)`,
+      ),
+      recentPollRuns: d.prepare('SELECT * FROM poll_runs ORDER BY id DESC LIMIT ?'),
+      recentPollRunsKind: d.prepare('SELECT * FROM poll_runs WHERE kind = ? ORDER BY id DESC LIMIT ?'),
+      insertObservation: d.prepare('INSERT INTO poll_observations (user_id, at, run_id, platforms, purpose) VALUES (?, ?, ?, ?, ?)'),
+      observationsForUser: d.prepare('SELECT * FROM poll_observations WHERE user_id = ? AND at >= ? ORDER BY at, id LIMIT ?'),
+      trackUser: d.prepare('INSERT INTO users (user_id, source, first_seen) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING'),
+      trackedAfter: d.prepare('SELECT user_id FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?').pluck(),
+      countTracked: d.prepare('SELECT count(*) FROM users').pluck(),
+      getSubscriber: d.prepare('SELECT * FROM subscribers WHERE name = ?'),
+      putSubscriber: d.prepare(
+        `INSERT INTO subscribers (name, cursor, state, attempts, next_attempt_at, last_error, updated_at) VALUES (@name, @cursor, @state, @attempts, @nextAttemptAt, @lastError, @updatedAt)
+         ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, state = excluded.state, attempts = excluded.attempts,
+           next_attempt_at = excluded.next_attempt_at, last_error = excluded.last_error, updated_at = excluded.updated_at`,
+      ),
+      listSubscribers: d.prepare('SELECT * FROM subscribers ORDER BY name'),
+      maxPrunedSeq: d.prepare('SELECT max(seq) FROM events WHERE recorded_at < ?').pluck(),
+      pruneEvents: d.prepare('DELETE FROM events WHERE seq <= ?'),
+      pruneReceipts: d.prepare('DELETE FROM receipts WHERE received_at < ?'),
+      pruneMismatches: d.prepare("DELETE FROM mismatches WHERE detected_at < ? AND status != 'open'"),
+      prunePollRuns: d.prepare('DELETE FROM poll_runs WHERE started_at < ?'),
+      pruneObservations: d.prepare('DELETE FROM poll_observations WHERE at < ?'),
+    };
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  insertReceipt(r: NewReceipt): number | null {
+    if (this.s.receiptExists.get(r.dedupeKey) !== undefined) return null;
+    const res = this.s.insertReceipt.run(r.receivedAt, r.command, r.userID, r.platformID, r.seq, r.operationID, r.dedupeKey, r.body);
+    return Number(res.lastInsertRowid);
+  }
+
+  setReceiptEffect(id: number, effect: string): void {
+    this.s.setReceiptEffect.run(effect, id);
+  }
+
+  receiptsForUser(userID: string, since: number, limit: number): Receipt[] {
+    return (this.s.receiptsForUser.all(userID, since, limit) as Row[]).map((r) => ({
+      id: num(r.id),
+      receivedAt: num(r.received_at),
+      command: str(r.command),
+      userID: str(r.user_id),
+      platformID: num(r.platform_id),
+      seq: num(r.seq),
+      operationID: str(r.operation_id),
+      dedupeKey: str(r.dedupe_key),
+      body: str(r.body),
+      effect: str(r.effect),
+    }));
+  }
+
+  countReceipts(): number {
+    return this.s.countReceipts.get() as number;
+  }
+
+  upsertKey(k: KeyState): void {
+    this.s.upsertKey.run({
+      userID: k.userID,
+      platformID: k.platformID,
+      online: k.online ? 1 : 0,
+      changedAt: k.changedAt,
+      lastWebhookAt: k.lastWebhookAt,
+      lastOnlineWebhookAt: k.lastOnlineWebhookAt,
+      lastVerifiedAt: k.lastVerifiedAt,
+      pendingOffline: k.pendingOffline === null ? null : JSON.stringify(k.pendingOffline),
+      correction: k.correction === null ? null : JSON.stringify(k.correction),
+    });
+  }
+
+  loadKeys(): KeyState[] {
+    return (this.s.loadKeys.all() as Row[]).map(rowToKey);
+  }
+
+  setUserVersion(userID: string, version: number, online: boolean): void {
+    this.s.setUserVersion.run(userID, version, online ? 1 : 0, Date.now());
+  }
+
+  loadUserVersions(): Map<string, number> {
+    return new Map(this.s.loadUserVersions.all() as [string, number][]);
+  }
+
+  presencePage(after: { userID: string; platformID: number } | null, limit: number, onlineOnly: boolean): PresenceRow[] {
+    const stmt = onlineOnly ? this.s.presencePageOnline : this.s.presencePageAll;
+    return (stmt.all(after?.userID ?? '', after?.platformID ?? -1, limit) as Row[]).map(toPresenceRow);
+  }
+
+  presenceOfUser(userID: string): PresenceRow[] {
+    return (this.s.presenceOfUser.all(userID) as Row[]).map(toPresenceRow);
+  }
+
+  appendEvent(e: NewPresenceEvent): number {
+    const res = this.s.appendEvent.run(
+      e.type,
+      e.userID,
+      e.platformID,
+      e.platform,
+      e.userOnline ? 1 : 0,
+      e.userVersion,
+      e.source,
+      e.occurredAt,
+      e.occurredAfter,
+      e.occurredBefore,
+      e.recordedAt,
+      e.mismatchID,
+    );
+    return Number(res.lastInsertRowid);
+  }
+
+  readEvents(afterSeq: number, limit: number): PresenceEvent[] {
+    return (this.s.readEvents.all(afterSeq, limit) as Row[]).map(rowToEvent);
+  }
+
+  scanEvents(afterSeq: number, limit: number, filter: EventFilter): { events: PresenceEvent[]; scannedTo: number } {
+    const users = filter.users && filter.users.length > 0 ? new Set(filter.users) : undefined;
+    const types = filter.types && filter.types.length > 0 ? new Set<string>(filter.types) : undefined;
+    if (!users && !types) {
+      const events = this.readEvents(afterSeq, limit);
+      return { events, scannedTo: events.length > 0 ? events[events.length - 1]!.seq : afterSeq };
+    }
+    const out: PresenceEvent[] = [];
+    let cursor = afterSeq;
+    const chunk = Math.max(limit, 1000);
+    for (let scanned = 0; out.length < limit && scanned < 50_000; ) {
+      const rows = this.s.readEvents.all(cursor, chunk) as Row[];
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        cursor = num(r.seq);
+        if ((users && !users.has(str(r.user_id))) || (types && !types.has(str(r.type)))) continue;
+        out.push(rowToEvent(r));
+        if (out.length >= limit) break;
+      }
+      scanned += rows.length;
+    }
+    return { events: out, scannedTo: cursor };
+  }
+
+  eventsForUser(userID: string, since: number, limit: number): PresenceEvent[] {
+    return (this.s.eventsForUser.all(userID, since, limit) as Row[]).map(rowToEvent);
+  }
+
+  eventsBetween(since: number, until: number, limit: number): PresenceEvent[] {
+    return (this.s.eventsBetween.all(since, until, limit) as Row[]).map(rowToEvent);
+  }
+
+  headSeq(): number {
+    return this.s.headSeq.get() as number;
+  }
+
+  prunedThroughSeq(): number {
+    const v = this.s.getMeta.get('pruned_through_seq') as string | undefined;
+    return v === undefined ? 0 : Number(v);
+  }
+
+  insertMismatch(m: NewMismatch): number {
+    const res = this.s.insertMismatch.run({
+      ...m,
+      shadow: m.shadow ? 1 : 0,
+      evidence: JSON.stringify(m.evidence),
+    });
+    return Number(res.lastInsertRowid);
+  }
+
+  updateMismatch(id: number, patch: Partial<Omit<Mismatch, 'id'>>): void {
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    const sets = entries.map(([k]) => `${MISMATCH_COLUMNS[k as keyof typeof MISMATCH_COLUMNS]} = ?`).join(', ');
+    this.db.prepare(`UPDATE mismatches SET ${sets} WHERE id = ?`).run(...entries.map(([, v]) => toSql(v)), id);
+  }
+
+  getMismatch(id: number): Mismatch | undefined {
+    const r = this.s.getMismatch.get(id) as Row | undefined;
+    return r ? rowToMismatch(r) : undefined;
+  }
+
+  listMismatches(f: MismatchFilter): Mismatch[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.kinds && f.kinds.length > 0) {
+      where.push(`kind IN (${f.kinds.map(() => '?').join(',')})`);
+      args.push(...f.kinds);
+    }
+    if (f.statuses && f.statuses.length > 0) {
+      where.push(`status IN (${f.statuses.map(() => '?').join(',')})`);
+      args.push(...f.statuses);
+    }
+    if (f.userID !== undefined) {
+      where.push('user_id = ?');
+      args.push(f.userID);
+    }
+    if (f.platformID !== undefined) {
+      where.push('platform_id = ?');
+      args.push(f.platformID);
+    }
+    if (f.since !== undefined) {
+      where.push('detected_at >= ?');
+      args.push(f.since);
+    }
+    if (f.until !== undefined) {
+      where.push('detected_at < ?');
+      args.push(f.until);
+    }
+    if (f.beforeID !== undefined) {
+      where.push('id < ?');
+      args.push(f.beforeID);
+    }
+    const sql = `SELECT * FROM mismatches ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, f.limit) as Row[]).map(rowToMismatch);
+  }
+
+  mismatchCounts(since: number): { kind: MismatchKind; platformID: number | null; count: number }[] {
+    return (this.s.mismatchCounts.all(since) as Row[]).map((r) => ({
+      kind: str(r.kind) as MismatchKind,
+      platformID: numOrNull(r.platform_id),
+      count: num(r.n),
+    }));
+  }
+
+  insertPollRun(run: Omit<PollRun, 'id'>): number {
+    return Number(this.s.insertPollRun.run({ ...run, overBudget: run.overBudget ? 1 : 0 }).lastInsertRowid);
+  }
+
+  updatePollRun(id: number, patch: Partial<Omit<PollRun, 'id'>>): void {
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    const sets = entries.map(([k]) => `${POLL_RUN_COLUMNS[k as keyof typeof POLL_RUN_COLUMNS]} = ?`).join(', ');
+    this.db.prepare(`UPDATE poll_runs SET ${sets} WHERE id = ?`).run(...entries.map(([, v]) => toSql(v)), id);
+  }
+
+  recentPollRuns(limit: number, kind?: PollRun['kind']): PollRun[] {
+    const rows = kind === undefined ? this.s.recentPollRuns.all(limit) : this.s.recentPollRunsKind.all(kind, limit);
+    return (rows as Row[]).map(rowToPollRun);
+  }
+
+  insertPollObservation(o: PollObservation): void {
+    this.s.insertObservation.run(o.userID, o.at, o.runID, o.platforms === null ? null : JSON.stringify(o.platforms), o.purpose);
+  }
+
+  observationsForUser(userID: string, since: number, limit: number): PollObservation[] {
+    return (this.s.observationsForUser.all(userID, since, limit) as Row[]).map((r) => ({
+      userID: str(r.user_id),
+      at: num(r.at),
+      runID: num(r.run_id),
+      platforms: r.platforms === null ? null : (JSON.parse(str(r.platforms)) as Record<string, number>),
+      purpose: str(r.purpose) as PollObservation['purpose'],
+    }));
+  }
+
+  trackUsers(userIDs: readonly string[], source: 'config' | 'webhook' | 'discovery', now: number): number {
+    let added = 0;
+    this.db.transaction(() => {
+      for (const id of userIDs) added += this.s.trackUser.run(id, source, now).changes;
+    })();
+    return added;
+  }
+
+  trackedUsersAfter(afterUserID: string, limit: number): string[] {
+    return this.s.trackedAfter.all(afterUserID, limit) as string[];
+  }
+
+  countTrackedUsers(): number {
+    return this.s.countTracked.get() as number;
+  }
+
+  getSubscriberCursor(name: string): SubscriberCursor | undefined {
+    const r = this.s.getSubscriber.get(name) as Row | undefined;
+    return r ? rowToSubscriber(r) : undefined;
+  }
+
+  putSubscriberCursor(c: SubscriberCursor): void {
+    this.s.putSubscriber.run(c);
+  }
+
+  listSubscriberCursors(): SubscriberCursor[] {
+    return (this.s.listSubscribers.all() as Row[]).map(rowToSubscriber);
+  }
+
+  prune(olderThan: number): PruneResult {
+    return this.db.transaction(() => {
+      const maxSeq = this.s.maxPrunedSeq.get(olderThan) as number | null;
+      let events = 0;
+      if (maxSeq !== null) {
+        events = this.s.pruneEvents.run(maxSeq).changes;
+        if (maxSeq > this.prunedThroughSeq()) this.s.setMeta.run('pruned_through_seq', String(maxSeq));
+      }
+      return {
+        events,
+        receipts: this.s.pruneReceipts.run(olderThan).changes,
+        mismatches: this.s.pruneMismatches.run(olderThan).changes,
+        pollRuns: this.s.prunePollRuns.run(olderThan).changes,
+        observations: this.s.pruneObservations.run(olderThan).changes,
+      };
+    })();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+function toPresenceRow(r: Row): PresenceRow {
+  return {
+    userID: str(r.user_id),
+    platformID: num(r.platform_id),
+    online: r.online === 1,
+    changedAt: num(r.changed_at),
+    lastVerifiedAt: numOrNull(r.last_verified_at),
+    pendingOffline: r.pending_offline !== null,
+  };
+}
+
+function rowToSubscriber(r: Row): SubscriberCursor {
+  return {
+    name: str(r.name),
+    cursor: num(r.cursor),
+    state: str(r.state) as SubscriberCursor['state'],
+    attempts: num(r.attempts),
+    nextAttemptAt: numOrNull(r.next_attempt_at),
+    lastError: str(r.last_error),
+    updatedAt: num(r.updated_at),
+  };
+}

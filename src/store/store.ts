@@ -1,0 +1,164 @@
+/**
+ * The store: everything durable. One interface, one contract test suite (test/store/store-contract.ts) that
+ * every backend must pass. Methods are synchronous: the embedded backend is SQLite (better-sqlite3), whose calls
+ * block briefly and are kept indexed and paged. Writes happen inside `transaction()` so that a receipt, the state
+ * change, the event and the mismatch update commit together (the event log is its own outbox).
+ */
+import type { EventType, KeyState, Mismatch, MismatchKind, MismatchStatus, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
+
+export interface NewReceipt {
+  receivedAt: number;
+  command: string;
+  userID: string;
+  platformID: number;
+  seq: number;
+  operationID: string;
+  /** Identifies a replay of the very same webhook (command, user, platform, seq, operationID). */
+  dedupeKey: string;
+  /** The raw body exactly as received. */
+  body: string;
+  remoteAddress: string;
+}
+
+export interface Receipt extends Omit<NewReceipt, 'remoteAddress'> {
+  id: number;
+  /** What the reconciler did with it: online, held, heartbeat, cancelled, late, stale, offline. */
+  effect: string;
+}
+
+export interface EventFilter {
+  users?: readonly string[];
+  types?: readonly EventType[];
+}
+
+export interface MismatchFilter {
+  kinds?: readonly MismatchKind[];
+  statuses?: readonly MismatchStatus[];
+  userID?: string;
+  platformID?: number;
+  since?: number;
+  until?: number;
+  /** Page: mismatches with id < beforeID (newest first). */
+  beforeID?: number;
+  limit: number;
+}
+
+export interface PollRun {
+  id: number;
+  kind: 'cycle' | 'confirm' | 'discovery';
+  startedAt: number;
+  endedAt: number | null;
+  usersPolled: number;
+  requests: number;
+  errors: number;
+  disagreements: number;
+  confirmations: number;
+  corrections: number;
+  overBudget: boolean;
+  note: string;
+}
+
+export interface PollObservation {
+  userID: string;
+  at: number;
+  runID: number;
+  /** platformID → connections, or null when the poll failed for this user. */
+  platforms: Record<string, number> | null;
+  purpose: 'disagreement' | 'confirm' | 'agree';
+}
+
+export interface PresenceRow {
+  userID: string;
+  platformID: number;
+  online: boolean;
+  changedAt: number;
+  lastVerifiedAt: number | null;
+  pendingOffline: boolean;
+}
+
+export interface SubscriberCursor {
+  name: string;
+  cursor: number;
+  state: 'active' | 'retrying' | 'dead';
+  attempts: number;
+  nextAttemptAt: number | null;
+  lastError: string;
+  updatedAt: number;
+}
+
+export interface PruneResult {
+  receipts: number;
+  events: number;
+  mismatches: number;
+  pollRuns: number;
+  observations: number;
+}
+
+export interface Store {
+  transaction<T>(fn: () => T): T;
+
+  // receipts
+  /** Inserts a receipt; returns its id, or null when a receipt with the same dedupe key exists (a replay). */
+  insertReceipt(r: NewReceipt): number | null;
+  setReceiptEffect(id: number, effect: string): void;
+  receiptsForUser(userID: string, since: number, limit: number): Receipt[];
+  countReceipts(): number;
+
+  // presence state
+  upsertKey(state: KeyState): void;
+  loadKeys(): KeyState[];
+  setUserVersion(userID: string, version: number, online: boolean): void;
+  loadUserVersions(): Map<string, number>;
+  /** Presence rows ordered by (userID, platformID), after the given position. */
+  presencePage(after: { userID: string; platformID: number } | null, limit: number, onlineOnly: boolean): PresenceRow[];
+  presenceOfUser(userID: string): PresenceRow[];
+
+  // event log
+  appendEvent(e: NewPresenceEvent): number;
+  readEvents(afterSeq: number, limit: number): PresenceEvent[];
+  /**
+   * Events after `afterSeq` matching the filter, scanning a bounded number of rows; `scannedTo` is the last seq
+   * examined, so a caller resumes from there even when nothing matched.
+   */
+  scanEvents(afterSeq: number, limit: number, filter: EventFilter): { events: PresenceEvent[]; scannedTo: number };
+  /** Events of one user in a time range (timeline). */
+  eventsForUser(userID: string, since: number, limit: number): PresenceEvent[];
+  /** Events recorded in [since, until), oldest first, for "who was online at" and charts. */
+  eventsBetween(since: number, until: number, limit: number): PresenceEvent[];
+  headSeq(): number;
+  /** The highest seq removed by retention (0 if none): a cursor below it cannot be resumed. */
+  prunedThroughSeq(): number;
+
+  // mismatches
+  insertMismatch(m: NewMismatch): number;
+  updateMismatch(id: number, patch: Partial<Omit<Mismatch, 'id'>>): void;
+  getMismatch(id: number): Mismatch | undefined;
+  listMismatches(filter: MismatchFilter): Mismatch[];
+  /** Counts by kind and platform since a time. */
+  mismatchCounts(since: number): { kind: MismatchKind; platformID: number | null; count: number }[];
+
+  // polling
+  insertPollRun(run: Omit<PollRun, 'id'>): number;
+  updatePollRun(id: number, patch: Partial<Omit<PollRun, 'id'>>): void;
+  recentPollRuns(limit: number, kind?: PollRun['kind']): PollRun[];
+  insertPollObservation(o: PollObservation): void;
+  observationsForUser(userID: string, since: number, limit: number): PollObservation[];
+
+  // tracked users
+  trackUsers(userIDs: readonly string[], source: 'config' | 'webhook' | 'discovery', now: number): number;
+  /** Tracked users after the given userID in userID order (rotation for the poller). */
+  trackedUsersAfter(afterUserID: string, limit: number): string[];
+  countTrackedUsers(): number;
+
+  // push subscribers
+  getSubscriberCursor(name: string): SubscriberCursor | undefined;
+  putSubscriberCursor(c: SubscriberCursor): void;
+  listSubscriberCursors(): SubscriberCursor[];
+
+  // retention
+  prune(olderThan: number): PruneResult;
+
+  /** Path of the backing file, if any (for health and the doctor). */
+  readonly location: string;
+  close(): void;
+}
