@@ -115,6 +115,8 @@ export interface KeyState {
   lastWebhookAt: number | null;
   /** Receive time of the last online webhook (renewal heartbeat). */
   lastOnlineWebhookAt: number | null;
+  /** The `seq` of that online webhook (gateway clock), to pair it with an offline from the same batch. */
+  lastOnlineSeq: number | null;
   /** Last poll that agreed with the published state. */
   lastVerifiedAt: number | null;
   /** A held offline webhook (settle window). */

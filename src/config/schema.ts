@@ -7,10 +7,10 @@ import { z } from 'zod';
  */
 
 const str = () => z.string();
-/** Booleans also accept the strings "true"/"false" (environment variables are strings). */
-const bool = () => z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
+/** Booleans are real YAML booleans; the loader converts `true`/`false` from environment variables. */
+const bool = () => z.boolean();
 
-const httpUrl = (what: string) =>
+const httpUrl = () =>
   str().refine(
     (v) => {
       try {
@@ -20,8 +20,8 @@ const httpUrl = (what: string) =>
         return false;
       }
     },
-    { error: `${what} must be an absolute http:// or https:// URL` },
-  );
+    { error: 'must be an absolute http:// or https:// URL, e.g. http://127.0.0.1:10002' },
+  ).meta({ format: 'uri' });
 
 const cidr = str().refine(
   (v) => {
@@ -35,22 +35,22 @@ const cidr = str().refine(
     return Number.isInteger(n) && n >= 0 && n <= (isV4 ? 32 : 128);
   },
   { error: 'must be an IPv4 or IPv6 address with an optional /prefix, e.g. 10.0.0.0/8 or ::1/128' },
-);
+).meta({ format: 'cidr' });
 
 const host = str().min(1).describe('Interface to listen on, e.g. 127.0.0.1, ::1 or 0.0.0.0');
-const port = z.coerce.number().int().min(0).max(65535);
+const port = z.number().int().min(0).max(65535);
 
 const openimSchema = z
   .strictObject({
-    apiUrl: httpUrl('openim.apiUrl').default('http://127.0.0.1:10002').describe('Base URL of openim-api (no trailing route).'),
+    apiUrl: httpUrl().default('http://127.0.0.1:10002').describe('Base URL of openim-api (no trailing route).'),
     secret: str().min(1, 'must not be empty').optional().describe('OpenIM `share.yml` secret used for /auth/get_admin_token. Secret.'),
     secretFile: str().optional().describe('Path of a file holding openim.secret (alternative to secret).'),
     adminUserID: str().min(1).default('imAdmin').describe('An admin userID from `share.yml imAdminUserID`.'),
     operationIDPrefix: str().regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 characters of A-Z a-z 0-9 _ -').default('opr').describe('Prefix of the operationID header sent with every request.'),
-    timeoutMs: z.coerce.number().int().min(100).max(300_000).default(5000).describe('Per-request timeout in milliseconds.'),
-    retries: z.coerce.number().int().min(0).max(10).default(2).describe('Retries for network errors, timeouts and 5xx (the status routes only read).'),
-    batchSize: z.coerce.number().int().min(1).max(5000).default(500).describe('userIDs per get_users_online_status request.'),
-    concurrency: z.coerce.number().int().min(1).max(64).default(4).describe('Concurrent status requests.'),
+    timeoutMs: z.number().int().min(100).max(300_000).default(5000).describe('Per-request timeout in milliseconds.'),
+    retries: z.number().int().min(0).max(10).default(2).describe('Retries for network errors, timeouts and 5xx (the status routes only read).'),
+    batchSize: z.number().int().min(1).max(5000).default(500).describe('userIDs per get_users_online_status request.'),
+    concurrency: z.number().int().min(1).max(64).default(4).describe('Concurrent status requests.'),
   })
   .describe('How to reach OpenIM.');
 
@@ -60,12 +60,12 @@ const webhookSchema = z
     port: port.default(10006).describe('Port of the webhook listener (may equal api.port to share one server).'),
     pathSecret: str().regex(/^[A-Za-z0-9._~-]{8,128}$/, 'must be 8-128 URL-safe characters (A-Z a-z 0-9 . _ ~ -)').optional().describe('Secret first path segment: OpenIM posts to /<pathSecret>/<command>. Secret.'),
     pathSecretFile: str().optional().describe('Path of a file holding webhook.pathSecret.'),
-    publicUrl: httpUrl('webhook.publicUrl').optional().describe('Base URL at which OpenIM reaches this listener (for doctor and the webhooks.yml it prints).'),
+    publicUrl: httpUrl().optional().describe('Base URL at which OpenIM reaches this listener (for doctor and the webhooks.yml it prints).'),
     allowlist: z.array(cidr).default([]).describe('If non-empty, only these source addresses/CIDRs may post webhooks.'),
-    bodyLimitBytes: z.coerce.number().int().min(256).max(10_485_760).default(65_536).describe('Largest accepted webhook body.'),
-    queueLimit: z.coerce.number().int().min(1).max(1_000_000).default(10_000).describe('Webhooks waiting for commit before new ones get 503.'),
-    commitMaxDelayMs: z.coerce.number().int().min(0).max(1000).default(2).describe('Longest a webhook waits for its group commit to start.'),
-    commitMaxBatch: z.coerce.number().int().min(1).max(10_000).default(500).describe('Most webhooks in one commit transaction.'),
+    bodyLimitBytes: z.number().int().min(256).max(10_485_760).default(65_536).describe('Largest accepted webhook body.'),
+    queueLimit: z.number().int().min(1).max(1_000_000).default(10_000).describe('Webhooks waiting for commit before new ones get 503.'),
+    commitMaxDelayMs: z.number().int().min(0).max(1000).default(2).describe('Longest a webhook waits for its group commit to start.'),
+    commitMaxBatch: z.number().int().min(1).max(10_000).default(500).describe('Most webhooks in one commit transaction.'),
   })
   .describe('The listener OpenIM posts presence webhooks to.');
 
@@ -76,57 +76,60 @@ const apiSchema = z
     tokens: z.array(str().min(16, 'API tokens must be at least 16 characters')).default([]).describe('Bearer tokens accepted by /v1 and the dashboard. Secret.'),
     tokensFile: str().optional().describe('Path of a file with one API token per line.'),
     requireAuth: z.enum(['auto', 'always', 'never']).default('auto').describe('auto: tokens required unless api.host is loopback.'),
-    sseHeartbeatSeconds: z.coerce.number().min(1).max(300).default(15).describe('Seconds between SSE heartbeats (carry the head seq).'),
-    maxSseConnections: z.coerce.number().int().min(1).max(100_000).default(1000).describe('Cap on concurrent SSE connections.'),
-    sseMaxBufferedBytes: z.coerce.number().int().min(16_384).max(268_435_456).default(4_194_304).describe('A subscriber whose unsent bytes exceed this is disconnected.'),
-    maxPageSize: z.coerce.number().int().min(1).max(100_000).default(1000).describe('Largest `limit` accepted by paged endpoints.'),
-    maxWaitSeconds: z.coerce.number().int().min(0).max(300).default(60).describe('Longest long-poll `wait` accepted by GET /v1/events.'),
+    sseHeartbeatSeconds: z.number().min(1).max(300).default(15).describe('Seconds between SSE heartbeats (carry the head seq).'),
+    maxSseConnections: z.number().int().min(1).max(100_000).default(1000).describe('Cap on concurrent SSE connections.'),
+    sseMaxBufferedBytes: z.number().int().min(16_384).max(268_435_456).default(4_194_304).describe('A subscriber whose unsent bytes exceed this is disconnected.'),
+    maxPageSize: z.number().int().min(1).max(100_000).default(1000).describe('Largest `limit` accepted by paged endpoints.'),
+    maxWaitSeconds: z.number().int().min(0).max(300).default(60).describe('Longest long-poll `wait` accepted by GET /v1/events.'),
   })
   .describe('The subscriber and operator API.');
 
 const storeSchema = z
   .strictObject({
     path: str().min(1).default('./data/presence.db').describe('SQLite file (created with mode 0600).'),
-    retentionDays: z.coerce.number().min(0.001).max(3650).default(7).describe('Days receipts, events, polls and resolved mismatches are kept.'),
+    retentionDays: z.number().min(0.001).max(3650).default(7).describe('Days receipts, events, polls and resolved mismatches are kept.'),
   })
   .describe('Durable storage.');
 
 const reconcileSchema = z
   .strictObject({
-    settleMs: z.coerce.number().int().min(0).max(120_000).default(3000).describe('An offline webhook is held this long; an online for the same key cancels it.'),
-    graceMs: z.coerce.number().int().min(0).max(600_000).default(10_000).describe('A poll disagreeing within this long of a webhook for the key is a race, not a mismatch.'),
-    confirmDelayMs: z.coerce.number().int().min(0).max(600_000).default(5000).describe('Delay before the targeted re-poll that confirms a disagreement.'),
-    massGuardShare: z.coerce.number().min(0).max(1).default(0.2).describe('Mass-disagreement guard: share of believed-online users read offline.'),
-    massGuardMinUsers: z.coerce.number().int().min(0).default(50).describe('Mass-disagreement guard: minimum number of such users.'),
-    massGuardHoldMs: z.coerce.number().int().min(0).max(3_600_000).default(60_000).describe('How long a mass disagreement must persist before it is corrected.'),
-    renewalSilenceMs: z.coerce.number().int().min(60_000).default(1_260_000).describe('No online webhook for an API-online user this long means renewals are lost (~21 min).'),
+    settleMs: z.number().int().min(0).max(120_000).default(3000).describe('An offline webhook is held this long; an online for the same key cancels it.'),
+    graceMs: z.number().int().min(0).max(600_000).default(10_000).describe('A poll disagreeing within this long of a webhook for the key is a race, not a mismatch.'),
+    confirmDelayMs: z.number().int().min(0).max(600_000).default(5000).describe('Delay before the targeted re-poll that confirms a disagreement.'),
+    lateWindowMs: z.number().int().min(0).max(3_600_000).default(300_000).describe('A webhook confirming a correction within this long after it marks the mismatch late; later ones count as renewals.'),
+    massGuardShare: z.number().min(0).max(1).default(0.2).describe('Mass-disagreement guard: share of believed-online users read offline.'),
+    massGuardMinUsers: z.number().int().min(0).default(50).describe('Mass-disagreement guard: minimum number of such users.'),
+    massGuardHoldMs: z.number().int().min(0).max(3_600_000).default(60_000).describe('How long a mass disagreement must persist before it is corrected.'),
+    renewalSilenceMs: z.number().int().min(60_000).default(1_260_000).describe('No online webhook for an API-online user this long means renewals are lost (~21 min).'),
+    healthWindowMinutes: z.number().int().min(1).max(10_080).default(60).describe('Window over which webhook health is judged.'),
   })
   .describe('Reconciliation rules.');
 
 const pollSchema = z
   .strictObject({
     enabled: bool().default(true).describe('Poll the live status API.'),
-    intervalSeconds: z.coerce.number().int().min(1).max(86_400).default(30).describe('Seconds between poll cycles (must divide a minute, an hour or a day evenly).'),
-    coverageSeconds: z.coerce.number().int().min(1).default(300).describe('Every tracked user is polled at least once within this period.'),
-    requestsPerSecond: z.coerce.number().min(0.1).max(10_000).default(50).describe('Request budget for status polls.'),
+    intervalSeconds: z.number().int().min(1).max(86_400).default(30).describe('Seconds between poll cycles (must divide a minute, an hour or a day evenly).'),
+    coverageSeconds: z.number().int().min(1).default(300).describe('Every tracked user is polled at least once within this period.'),
+    requestsPerSecond: z.number().min(0.1).max(10_000).default(50).describe('Request budget for status polls.'),
     users: z.array(str().min(1)).default([]).describe('userIDs always tracked.'),
     discoveryEnabled: bool().default(true).describe('Discover users with /user/get_all_users_uid.'),
-    discoveryIntervalSeconds: z.coerce.number().int().min(10).default(3600).describe('Seconds between discovery sweeps.'),
-    discoveryPageSize: z.coerce.number().int().min(1).max(10_000).default(1000).describe('showNumber per get_all_users_uid page.'),
+    discoveryIntervalSeconds: z.number().int().min(10).default(3600).describe('Seconds between discovery sweeps.'),
+    discoveryPageSize: z.number().int().min(1).max(10_000).default(1000).describe('showNumber per get_all_users_uid page.'),
     excludeUsers: z.array(str().min(1)).default(['imAdmin']).describe('userIDs never polled (admins, robots).'),
+    readyMaxFailedCycles: z.number().int().min(1).max(1000).default(3).describe('/readyz fails after this many failed poll cycles in a row.'),
   })
   .describe('Polling of the live status API.');
 
 const subscriberSchema = z.strictObject({
   name: str().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be lowercase a-z 0-9 _ - (max 64)').describe('Subscriber name (unique).'),
-  url: httpUrl('subscribers[].url').describe('URL the batches are POSTed to.'),
+  url: httpUrl().describe('URL the batches are POSTed to.'),
   secret: str().optional().describe('Standard Webhooks signing secret (whsec_… base64). Secret.'),
   secretFile: str().optional().describe('Path of a file holding the signing secret.'),
   users: z.array(str()).default([]).describe('Only events of these users (empty: all).'),
   types: z.array(z.enum(['presence.online', 'presence.offline'])).default([]).describe('Only these event types (empty: all).'),
-  batchSize: z.coerce.number().int().min(1).max(1000).default(100).describe('Events per POST.'),
-  maxAttempts: z.coerce.number().int().min(1).max(100).default(12).describe('Attempts before the subscriber is dead-lettered.'),
-  timeoutMs: z.coerce.number().int().min(100).max(120_000).default(5000).describe('Per-POST timeout.'),
+  batchSize: z.number().int().min(1).max(1000).default(100).describe('Events per POST.'),
+  maxAttempts: z.number().int().min(1).max(100).default(12).describe('Attempts before the subscriber is dead-lettered.'),
+  timeoutMs: z.number().int().min(100).max(120_000).default(5000).describe('Per-POST timeout.'),
 });
 
 export const configSchema = z.strictObject({
@@ -143,6 +146,7 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level.'),
       pretty: z.enum(['auto', 'always', 'never']).default('auto').describe('auto: pretty only when stdout is a TTY.'),
     })
+    .describe('Logging (pino JSON to stdout).')
     .default({ level: 'info', pretty: 'auto' }),
 });
 

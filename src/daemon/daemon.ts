@@ -8,18 +8,26 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { installApiErrorHandler } from '../api/http-errors.js';
-import { registerEventPageRoute } from '../api/events-routes.js';
+import { registerApiRoutes } from '../api/register-routes.js';
 import { EventBus } from '../engine/event-bus.js';
 import type { IngestItem, IngestResult } from '../engine/presence-engine.js';
 import { PresenceEngine } from '../engine/presence-engine.js';
 import { GroupCommitter } from '../ingest/group-commit.js';
 import { registerWebhookRoutes } from '../ingest/webhook-routes.js';
+import { HealthService } from '../health/health-service.js';
+import { createOpenImClient } from '../openim/openim-client.js';
+import type { OpenImApi } from '../openim/types.js';
+import { PollPlanner } from '../poller/poll-planner.js';
+import { PollReconciler } from '../poller/poll-reconciler.js';
+import { PollScheduler } from '../poller/poll-scheduler.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 
 export interface DaemonDeps {
   logger: Logger;
   now?: () => number;
+  /** OpenIM's API; by default the axios client built from `config.openim`. */
+  openim?: OpenImApi;
 }
 
 export interface Daemon {
@@ -31,6 +39,9 @@ export interface Daemon {
   readonly store: Store;
   readonly engine: PresenceEngine;
   readonly bus: EventBus;
+  readonly health: HealthService;
+  /** Present when polling is enabled. */
+  readonly poller: PollScheduler | undefined;
   close(): Promise<void>;
 }
 
@@ -51,7 +62,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   const engine = new PresenceEngine(
     store,
     bus,
-    { settleMs: config.reconcile.settleMs, graceMs: config.reconcile.graceMs, mode: config.mode },
+    { settleMs: config.reconcile.settleMs, graceMs: config.reconcile.graceMs, lateWindowMs: config.reconcile.lateWindowMs, mode: config.mode },
     log.child({ component: 'engine' }),
     now,
   );
@@ -61,6 +72,66 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     maxBatch: config.webhook.commitMaxBatch,
     queueLimit: config.webhook.queueLimit,
   });
+
+  let openim: OpenImApi | undefined;
+  let poller: PollScheduler | undefined;
+  let reconciler: PollReconciler | undefined;
+  if (config.poll.enabled) {
+    openim =
+      deps.openim ??
+      createOpenImClient({
+        apiUrl: config.openim.apiUrl,
+        secret: config.openim.secret ?? '',
+        adminUserID: config.openim.adminUserID,
+        operationIDPrefix: config.openim.operationIDPrefix,
+        timeoutMs: config.openim.timeoutMs,
+        retries: config.openim.retries,
+        batchSize: config.openim.batchSize,
+        concurrency: config.openim.concurrency,
+        logger: log.child({ component: 'openim' }),
+      });
+    reconciler = new PollReconciler(
+      engine,
+      store,
+      openim,
+      bus,
+      log.child({ component: 'reconciler' }),
+      {
+        settleMs: config.reconcile.settleMs,
+        graceMs: config.reconcile.graceMs,
+        lateWindowMs: config.reconcile.lateWindowMs,
+        confirmDelayMs: config.reconcile.confirmDelayMs,
+        massGuardShare: config.reconcile.massGuardShare,
+        massGuardMinUsers: config.reconcile.massGuardMinUsers,
+        massGuardHoldMs: config.reconcile.massGuardHoldMs,
+        mode: config.mode,
+      },
+      now,
+    );
+    const planner = new PollPlanner(store, {
+      intervalSeconds: config.poll.intervalSeconds,
+      coverageSeconds: config.poll.coverageSeconds,
+      requestsPerSecond: config.poll.requestsPerSecond,
+      batchSize: config.openim.batchSize,
+      excludeUsers: config.poll.excludeUsers,
+    });
+    poller = new PollScheduler(engine, store, openim, planner, reconciler, bus, log.child({ component: 'poller' }), {
+      intervalSeconds: config.poll.intervalSeconds,
+      requestsPerSecond: config.poll.requestsPerSecond,
+      batchSize: config.openim.batchSize,
+      discoveryEnabled: config.poll.discoveryEnabled,
+      discoveryIntervalSeconds: config.poll.discoveryIntervalSeconds,
+      configuredUsers: config.poll.users,
+    }, now);
+  }
+  const pollerView = poller && reconciler ? { status: () => poller.status(), guard: () => reconciler.guard, openDisagreements: () => reconciler.openDisagreements() } : undefined;
+  const health = new HealthService(store, engine, pollerView, {
+    windowMs: config.reconcile.healthWindowMinutes * 60_000,
+    renewalSilenceMs: config.reconcile.renewalSilenceMs,
+    pollIntervalSeconds: config.poll.intervalSeconds,
+    maxFailedCycles: config.poll.readyMaxFailedCycles,
+    mode: config.mode,
+  }, now);
 
   const shared = config.webhook.host === config.api.host && config.webhook.port === config.api.port && config.api.port !== 0;
   const fastifyOptions = {
@@ -73,9 +144,11 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
 
   const api = Fastify(fastifyOptions);
   installApiErrorHandler(api);
-  registerEventPageRoute(api, { store, bus, maxPageSize: config.api.maxPageSize, maxWaitSeconds: config.api.maxWaitSeconds });
-  api.get('/healthz', () => ({ status: 'ok' }));
-  api.get('/readyz', () => ({ status: 'ready' }));
+  const closeHooks: (() => void | Promise<void>)[] = [];
+  api.addHook('preClose', async () => {
+    await Promise.allSettled(closeHooks.map((fn) => fn()));
+  });
+  registerApiRoutes(api, { config, store, engine, bus, health, poller, log, now, onClose: (fn) => closeHooks.push(fn) });
 
   const webhook = shared ? api : Fastify(fastifyOptions);
   registerWebhookRoutes(webhook, { pathSecret, allowlist: config.webhook.allowlist, submit: (i) => committer.submit(i), bus, now });
@@ -116,6 +189,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     throw err;
   }
 
+  poller?.start();
   const apiUrl = urlOf(api);
   const webhookUrl = `${urlOf(webhook)}/${pathSecret}`;
   log.info(
@@ -129,6 +203,9 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       log.info('shutting down: closing listeners');
       await webhook.close();
       if (!shared) await api.close();
+      log.info('shutting down: stopping the poller');
+      await poller?.close();
+      openim?.close();
       log.info('shutting down: committing queued webhooks');
       committer.close();
       clearInterval(settleTimer);
@@ -138,5 +215,5 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       log.info('shut down');
     })());
 
-  return { config, webhookUrl, apiUrl, store, engine, bus, close };
+  return { config, webhookUrl, apiUrl, store, engine, bus, health, poller, close };
 }

@@ -9,6 +9,8 @@ export interface ReconcileOptions {
   settleMs: number;
   /** Rule 4: a poll disagreeing within this long of a webhook for the key is a race. */
   graceMs: number;
+  /** Rule 5: a webhook confirming a correction within this long after it is late; later ones are renewals. */
+  lateWindowMs: number;
 }
 
 export interface WebhookObservation {
@@ -48,6 +50,7 @@ export function newKeyState(userID: string, platformID: number, now: number): Ke
     changedAt: now,
     lastWebhookAt: null,
     lastOnlineWebhookAt: null,
+    lastOnlineSeq: null,
     lastVerifiedAt: null,
     pendingOffline: null,
     correction: null,
@@ -57,18 +60,19 @@ export function newKeyState(userID: string, platformID: number, now: number): Ke
 export function applyWebhook(prev: KeyState | undefined, wh: WebhookObservation, opts: ReconcileOptions): WebhookDecision {
   const base = prev ?? newKeyState(wh.userID, wh.platformID, wh.receivedAt);
   const occurredAt = occurredAtOf(wh.seq, wh.receivedAt);
+  const isOnline = wh.kind === 'online';
   const state: KeyState = {
     ...base,
     lastWebhookAt: wh.receivedAt,
-    lastOnlineWebhookAt: wh.kind === 'online' ? wh.receivedAt : base.lastOnlineWebhookAt,
+    lastOnlineWebhookAt: isOnline ? wh.receivedAt : base.lastOnlineWebhookAt,
+    lastOnlineSeq: isOnline ? wh.seq : base.lastOnlineSeq,
     correction: null,
   };
-  const isOnline = wh.kind === 'online';
 
   // Rule 5: the first webhook after a correction, for the change the correction already published.
   const corr = base.correction;
-  if (corr !== null && occurredAt <= corr.occurredBefore + opts.graceMs) {
-    if (corr.to === isOnline && base.online === isOnline && base.pendingOffline === null) {
+  if (corr !== null) {
+    if (corr.to === isOnline && base.online === isOnline && base.pendingOffline === null && wh.receivedAt - corr.at <= opts.lateWindowMs) {
       return { effect: 'late', state, mismatchID: corr.mismatchID, lateByMs: Math.max(0, wh.receivedAt - corr.occurredBefore) };
     }
     if (corr.to !== isOnline && occurredAt < corr.occurredBefore) {
@@ -84,6 +88,16 @@ export function applyWebhook(prev: KeyState | undefined, wh: WebhookObservation,
   }
   // Offline (or kick-off).
   if (!base.online || base.pendingOffline !== null) return { effect: 'heartbeat', state };
+  // Contract §1.4.7: one of two connections on a platform closed, sent as online(p) then offline(p) from one batch
+  // (same seq). Arriving in that order, the online came first: the pair leaves the key online.
+  if (
+    base.lastOnlineWebhookAt !== null &&
+    base.lastOnlineSeq !== null &&
+    wh.receivedAt - base.lastOnlineWebhookAt <= opts.settleMs &&
+    base.lastOnlineSeq >= wh.seq
+  ) {
+    return { effect: 'cancelled', state };
+  }
   return {
     effect: 'held',
     state: {

@@ -26,6 +26,7 @@ export const MIGRATIONS: readonly string[] = [
     changed_at INTEGER NOT NULL,
     last_webhook_at INTEGER,
     last_online_webhook_at INTEGER,
+    last_online_seq INTEGER,
     last_verified_at INTEGER,
     pending_offline TEXT,
     correction TEXT,
@@ -81,6 +82,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX mismatches_kind ON mismatches (kind, detected_at);
   CREATE INDEX mismatches_user ON mismatches (user_id, detected_at);
   CREATE INDEX mismatches_status ON mismatches (status, id);
+  CREATE INDEX mismatches_late ON mismatches (late_at) WHERE late_at IS NOT NULL;
 
   CREATE TABLE poll_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

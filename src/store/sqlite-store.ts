@@ -75,6 +75,7 @@ function rowToKey(r: Row): KeyState {
     changedAt: num(r.changed_at),
     lastWebhookAt: numOrNull(r.last_webhook_at),
     lastOnlineWebhookAt: numOrNull(r.last_online_webhook_at),
+    lastOnlineSeq: numOrNull(r.last_online_seq),
     lastVerifiedAt: numOrNull(r.last_verified_at),
     pendingOffline: r.pending_offline === null ? null : (JSON.parse(str(r.pending_offline)) as KeyState['pendingOffline']),
     correction: r.correction === null ? null : (JSON.parse(str(r.correction)) as KeyState['correction']),
@@ -196,10 +197,10 @@ export class SqliteStore implements Store {
       receiptsForUser: d.prepare('SELECT * FROM receipts WHERE user_id = ? AND received_at >= ? ORDER BY received_at, id LIMIT ?'),
       countReceipts: d.prepare('SELECT count(*) FROM receipts').pluck(),
       upsertKey: d.prepare(
-        `INSERT INTO presence (user_id, platform_id, online, changed_at, last_webhook_at, last_online_webhook_at, last_verified_at, pending_offline, correction)
-         VALUES (@userID, @platformID, @online, @changedAt, @lastWebhookAt, @lastOnlineWebhookAt, @lastVerifiedAt, @pendingOffline, @correction)
+        `INSERT INTO presence (user_id, platform_id, online, changed_at, last_webhook_at, last_online_webhook_at, last_online_seq, last_verified_at, pending_offline, correction)
+         VALUES (@userID, @platformID, @online, @changedAt, @lastWebhookAt, @lastOnlineWebhookAt, @lastOnlineSeq, @lastVerifiedAt, @pendingOffline, @correction)
          ON CONFLICT (user_id, platform_id) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at,
-           last_webhook_at = excluded.last_webhook_at, last_online_webhook_at = excluded.last_online_webhook_at,
+           last_webhook_at = excluded.last_webhook_at, last_online_webhook_at = excluded.last_online_webhook_at, last_online_seq = excluded.last_online_seq,
            last_verified_at = excluded.last_verified_at, pending_offline = excluded.pending_offline, correction = excluded.correction`,
       ),
       loadKeys: d.prepare('SELECT * FROM presence'),
@@ -233,6 +234,9 @@ export class SqliteStore implements Store {
       ),
       getMismatch: d.prepare('SELECT * FROM mismatches WHERE id = ?'),
       mismatchCounts: d.prepare('SELECT kind, platform_id, count(*) AS n FROM mismatches WHERE detected_at >= ? GROUP BY kind, platform_id'),
+      eventCounts: d.prepare('SELECT type, source, platform_id, count(*) AS n FROM events WHERE recorded_at >= ? GROUP BY type, source, platform_id'),
+      receiptCounts: d.prepare('SELECT command, platform_id, count(*) AS n FROM receipts WHERE received_at >= ? GROUP BY command, platform_id'),
+      lateDelays: d.prepare("SELECT platform_id, late_by_ms FROM mismatches WHERE kind = 'late_webhook' AND late_at >= ? LIMIT 100000"),
       insertPollRun: d.prepare(
         `INSERT INTO poll_runs (kind, started_at, ended_at, users_polled, requests, errors, disagreements, confirmations, corrections, over_budget, note)
          VALUES (@kind, @startedAt, @endedAt, @usersPolled, @requests, @errors, @disagreements, @confirmations, @corrections, @overBudget, @note)`,
@@ -301,6 +305,7 @@ export class SqliteStore implements Store {
       changedAt: k.changedAt,
       lastWebhookAt: k.lastWebhookAt,
       lastOnlineWebhookAt: k.lastOnlineWebhookAt,
+      lastOnlineSeq: k.lastOnlineSeq,
       lastVerifiedAt: k.lastVerifiedAt,
       pendingOffline: k.pendingOffline === null ? null : JSON.stringify(k.pendingOffline),
       correction: k.correction === null ? null : JSON.stringify(k.correction),
@@ -453,6 +458,23 @@ export class SqliteStore implements Store {
       platformID: numOrNull(r.platform_id),
       count: num(r.n),
     }));
+  }
+
+  eventCounts(since: number): { type: EventType; source: 'webhook' | 'poll'; platformID: number; count: number }[] {
+    return (this.s.eventCounts.all(since) as Row[]).map((r) => ({
+      type: str(r.type) as EventType,
+      source: str(r.source) as 'webhook' | 'poll',
+      platformID: num(r.platform_id),
+      count: num(r.n),
+    }));
+  }
+
+  receiptCounts(since: number): { command: string; platformID: number; count: number }[] {
+    return (this.s.receiptCounts.all(since) as Row[]).map((r) => ({ command: str(r.command), platformID: num(r.platform_id), count: num(r.n) }));
+  }
+
+  lateDelays(since: number): { platformID: number | null; lateByMs: number }[] {
+    return (this.s.lateDelays.all(since) as Row[]).map((r) => ({ platformID: numOrNull(r.platform_id), lateByMs: num(r.late_by_ms) }));
   }
 
   insertPollRun(run: Omit<PollRun, 'id'>): number {

@@ -137,6 +137,13 @@ export interface Store {
   /** Counts by kind and platform since a time. */
   mismatchCounts(since: number): { kind: MismatchKind; platformID: number | null; count: number }[];
 
+  /** Events since a time, counted by type, source and platform (webhook health, charts). */
+  eventCounts(since: number): { type: EventType; source: 'webhook' | 'poll'; platformID: number; count: number }[];
+  /** Receipts since a time, counted by command and platform. */
+  receiptCounts(since: number): { command: string; platformID: number; count: number }[];
+  /** Late-webhook delays of mismatches that became late since a time. */
+  lateDelays(since: number): { platformID: number | null; lateByMs: number }[];
+
   // polling
   insertPollRun(run: Omit<PollRun, 'id'>): number;
   updatePollRun(id: number, patch: Partial<Omit<PollRun, 'id'>>): void;

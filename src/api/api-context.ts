@@ -1,0 +1,21 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { EventBus } from '../engine/event-bus.js';
+import type { PresenceEngine } from '../engine/presence-engine.js';
+import type { HealthService } from '../health/health-service.js';
+import type { PollScheduler } from '../poller/poll-scheduler.js';
+import type { Store } from '../store/store.js';
+
+/** What the HTTP routes may use. Built once by the composition root. */
+export interface ApiContext {
+  config: Config;
+  store: Store;
+  engine: PresenceEngine;
+  bus: EventBus;
+  health: HealthService;
+  poller: PollScheduler | undefined;
+  log: Logger;
+  now: () => number;
+  /** Cleanup hooks run when the API server closes (e.g. ending SSE connections). */
+  onClose: (fn: () => void | Promise<void>) => void;
+}

@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiContext } from './api-context.js';
+import { registerEventPageRoute } from './events-routes.js';
+
+/** Mounts every /v1 route, the dashboard and the probes on the API server. One line per area. */
+export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  registerEventPageRoute(app, {
+    store: ctx.store,
+    bus: ctx.bus,
+    maxPageSize: ctx.config.api.maxPageSize,
+    maxWaitSeconds: ctx.config.api.maxWaitSeconds,
+  });
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', (_req, reply) => {
+    const r = ctx.health.ready();
+    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
+  });
+  app.get('/v1/health', () => ctx.health.health());
+}

@@ -1,0 +1,201 @@
+import cron from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import type { EventBus } from '../engine/event-bus.js';
+import type { PresenceEngine } from '../engine/presence-engine.js';
+import type { OpenImApi } from '../openim/types.js';
+import type { Store } from '../store/store.js';
+import { cronForInterval } from './cron-expression.js';
+import type { PollPlanner } from './poll-planner.js';
+import type { PollReconciler } from './poll-reconciler.js';
+
+export interface PollSchedulerOptions {
+  intervalSeconds: number;
+  requestsPerSecond: number;
+  batchSize: number;
+  discoveryEnabled: boolean;
+  discoveryIntervalSeconds: number;
+  configuredUsers: readonly string[];
+}
+
+export interface PollerStatus {
+  lastCycleAt: number | null;
+  lastSuccessAt: number | null;
+  lastError: string | null;
+  consecutiveFailures: number;
+  backoffUntil: number | null;
+  cycles: number;
+  running: boolean;
+  lastDiscoveryAt: number | null;
+  trackedUsers: number;
+}
+
+/**
+ * Runs poll cycles on a node-cron schedule (no overlapping runs; a first cycle right after start), backs off with
+ * jitter after failed cycles, and discovers users through get_all_users_uid on its own schedule.
+ */
+export class PollScheduler {
+  private task: ScheduledTask | undefined;
+  private discoveryTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private discovering: Promise<void> | undefined;
+  private closed = false;
+  private readonly st: PollerStatus = {
+    lastCycleAt: null,
+    lastSuccessAt: null,
+    lastError: null,
+    consecutiveFailures: 0,
+    backoffUntil: null,
+    cycles: 0,
+    running: false,
+    lastDiscoveryAt: null,
+    trackedUsers: 0,
+  };
+
+  constructor(
+    private readonly engine: PresenceEngine,
+    private readonly store: Store,
+    private readonly api: OpenImApi,
+    private readonly planner: PollPlanner,
+    private readonly reconciler: PollReconciler,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+    private readonly opts: PollSchedulerOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  status(): PollerStatus {
+    return { ...this.st, running: this.running !== undefined, trackedUsers: this.store.countTrackedUsers() };
+  }
+
+  start(): void {
+    if (this.opts.configuredUsers.length > 0) this.store.trackUsers(this.opts.configuredUsers, 'config', this.now());
+    const expr = cronForInterval(this.opts.intervalSeconds);
+    if (expr === undefined) throw new Error(`poll.intervalSeconds ${this.opts.intervalSeconds} cannot be scheduled evenly`);
+    this.task = cron.schedule(expr, () => this.runCycle(), { noOverlap: true, name: 'poll-cycle' });
+    void this.runCycle();
+    if (this.opts.discoveryEnabled) {
+      const loop = (): void => {
+        this.discovering = this.discover().finally(() => {
+          this.discovering = undefined;
+          if (!this.closed) this.discoveryTimer = setTimeout(loop, this.opts.discoveryIntervalSeconds * 1000);
+        });
+      };
+      loop();
+    }
+  }
+
+  /** One cycle: plan, poll, reconcile, record. Skipped while a cycle runs or while backing off. */
+  runCycle(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.running) return this.running;
+    if (this.st.backoffUntil !== null && this.now() < this.st.backoffUntil) return Promise.resolve();
+    this.running = this.cycle().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async cycle(): Promise<void> {
+    const startedAt = this.now();
+    this.st.lastCycleAt = startedAt;
+    const plan = this.planner.plan(this.engine.onlineUsers());
+    const note = plan.overBudget
+      ? `over budget: ${plan.requests} requests needed, budget ${plan.budget} per interval; ${plan.cut} users of the rotation deferred`
+      : '';
+    if (plan.overBudget) this.log.warn({ requests: plan.requests, budget: plan.budget, deferred: plan.cut }, 'poll cycle does not fit its request budget');
+    const runID = this.store.insertPollRun({
+      kind: 'cycle',
+      startedAt,
+      endedAt: null,
+      usersPolled: 0,
+      requests: 0,
+      errors: 0,
+      disagreements: 0,
+      confirmations: 0,
+      corrections: 0,
+      overBudget: plan.overBudget,
+      note,
+    });
+    try {
+      const stats = await this.reconciler.pollCycle(plan.userIDs, runID);
+      const failedAll = plan.userIDs.length > 0 && stats.usersPolled === 0 && stats.errors > 0;
+      const endedAt = this.now();
+      this.store.updatePollRun(runID, {
+        endedAt,
+        usersPolled: stats.usersPolled,
+        requests: stats.requests,
+        errors: stats.errors,
+        disagreements: stats.disagreements,
+        note: [note, stats.guarded > 0 ? `mass-disagreement guard held ${stats.guarded} users` : '', failedAll ? 'every batch failed' : '']
+          .filter(Boolean)
+          .join('; '),
+      });
+      this.st.cycles++;
+      if (failedAll) this.fail(new Error('every poll batch failed'));
+      else {
+        this.st.lastSuccessAt = endedAt;
+        this.st.consecutiveFailures = 0;
+        this.st.backoffUntil = null;
+        if (stats.errors === 0) this.st.lastError = null;
+      }
+      this.bus.emit('poll:cycle', {
+        kind: 'cycle',
+        durationMs: endedAt - startedAt,
+        usersPolled: stats.usersPolled,
+        requests: stats.requests,
+        errors: stats.errors,
+        disagreements: stats.disagreements,
+        corrections: 0,
+      });
+      this.log.debug({ runID, ...stats, durationMs: endedAt - startedAt }, 'poll cycle done');
+    } catch (err) {
+      this.store.updatePollRun(runID, { endedAt: this.now(), errors: 1, note: `failed: ${(err as Error).message}` });
+      this.fail(err as Error);
+    }
+  }
+
+  private fail(err: Error): void {
+    this.st.consecutiveFailures++;
+    this.st.lastError = err.message;
+    // Jittered exponential backoff, counted in intervals: skip 0, 1, 3, 7… cycles, at most 5 minutes.
+    const intervalMs = this.opts.intervalSeconds * 1000;
+    const base = Math.min(300_000, intervalMs * (2 ** (this.st.consecutiveFailures - 1) - 1));
+    this.st.backoffUntil = base > 0 ? this.now() + base * (0.5 + Math.random() / 2) : null;
+    this.bus.emit('poll:failed', { error: err });
+    this.log.warn({ err, consecutiveFailures: this.st.consecutiveFailures, backoffUntil: this.st.backoffUntil }, 'poll cycle failed: no decisions made');
+  }
+
+  /** Adds every userID OpenIM knows to the tracked set. */
+  async discover(): Promise<void> {
+    const started = this.now();
+    let seen = 0;
+    let added = 0;
+    let chunk: string[] = [];
+    try {
+      for await (const id of this.api.allUserIDs()) {
+        if (this.closed) return;
+        chunk.push(id);
+        seen++;
+        if (chunk.length >= 5000) {
+          added += this.store.trackUsers(chunk, 'discovery', this.now());
+          chunk = [];
+        }
+      }
+      added += this.store.trackUsers(chunk, 'discovery', this.now());
+      this.st.lastDiscoveryAt = this.now();
+      this.log.info({ seen, added, durationMs: this.now() - started }, 'user discovery done');
+    } catch (err) {
+      if (chunk.length > 0) added += this.store.trackUsers(chunk, 'discovery', this.now());
+      this.log.warn({ err, seen, added }, 'user discovery failed; will retry on schedule');
+    }
+  }
+
+  /** Stops the schedule and waits for a running cycle. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.task) await this.task.destroy();
+    this.task = undefined;
+    if (this.discoveryTimer) clearTimeout(this.discoveryTimer);
+    await Promise.allSettled([this.running, this.discovering]);
+    await this.reconciler.close();
+  }
+}

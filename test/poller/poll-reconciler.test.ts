@@ -1,0 +1,228 @@
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EventBus } from '../../src/engine/event-bus.js';
+import { PresenceEngine } from '../../src/engine/presence-engine.js';
+import type { OnlineStatusResult, OpenImApi, UserOnlineStatus } from '../../src/openim/types.js';
+import { PollReconciler } from '../../src/poller/poll-reconciler.js';
+import type { PollReconcilerOptions } from '../../src/poller/poll-reconciler.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+
+/** A scripted live view: the narrow OpenImApi interface answered from a map, as OpenIM's live API would. */
+class ScriptedLiveView implements OpenImApi {
+  readonly online = new Map<string, number[]>();
+  failing = false;
+  calls = 0;
+  getUsersOnlineStatus(userIDs: readonly string[]): Promise<OnlineStatusResult> {
+    this.calls++;
+    if (this.failing) {
+      return Promise.resolve({ statuses: [], failed: [{ userIDs: [...userIDs], error: new Error('HTTP 502') }], form: undefined, requests: 1 });
+    }
+    const statuses: UserOnlineStatus[] = userIDs.map((userID) => {
+      const platforms = this.online.get(userID) ?? [];
+      return { userID, online: platforms.length > 0, platforms: platforms.map((platformID) => ({ platformID, connections: 1 })) };
+    });
+    return Promise.resolve({ statuses, failed: [], form: 'numeric', requests: 1 });
+  }
+  getUsersStatus(): Promise<never[]> {
+    return Promise.resolve([]);
+  }
+  async *allUserIDs(): AsyncIterable<string> {}
+  probe(): Promise<never> {
+    return Promise.reject(new Error('not used'));
+  }
+  close(): void {}
+}
+
+const OPTS: PollReconcilerOptions = {
+  settleMs: 3000,
+  graceMs: 10_000,
+  lateWindowMs: 300_000,
+  confirmDelayMs: 3_600_000, // confirmations are driven by hand below
+  massGuardShare: 0.2,
+  massGuardMinUsers: 5,
+  massGuardHoldMs: 60_000,
+  mode: 'active',
+};
+
+describe('the poll reconciler', () => {
+  let now: number;
+  let store: SqliteStore;
+  let engine: PresenceEngine;
+  let live: ScriptedLiveView;
+  let rec: PollReconciler;
+  const clock = (): number => now;
+  const setup = (opts: Partial<PollReconcilerOptions> = {}): void => {
+    const o = { ...OPTS, ...opts };
+    engine = new PresenceEngine(store, new EventBus(), { settleMs: o.settleMs, graceMs: o.graceMs, lateWindowMs: o.lateWindowMs, mode: o.mode }, pino({ level: 'silent' }), clock);
+    rec = new PollReconciler(engine, store, live, new EventBus(), pino({ level: 'silent' }), o, clock);
+  };
+  const webhook = (kind: 'online' | 'offline', userID: string, platformID: number): void => {
+    const callbackCommand = kind === 'online' ? 'callbackAfterUserOnlineCommand' : 'callbackAfterUserOfflineCommand';
+    const body = { callbackCommand, operationID: `p_1_${now}`, platformID, platform: 'Web', userID, seq: now, isAppBackground: false, connID: '' } as const;
+    engine.ingest([{ webhook: body, body: JSON.stringify(body), receivedAt: now, remoteAddress: '127.0.0.1' }]);
+  };
+  const events = () => store.readEvents(0, 1000);
+
+  beforeEach(() => {
+    now = 1_700_000_000_000;
+    store = new SqliteStore({ path: ':memory:' });
+    live = new ScriptedLiveView();
+    setup();
+  });
+  afterEach(async () => {
+    await rec.close();
+    store.close();
+  });
+
+  describe('when the online webhook is lost', () => {
+    it('emits a correction after the confirm poll, bounded by the observations', async () => {
+      live.online.set('u1', [5]);
+      await rec.pollCycle(['u1'], 1);
+      expect(events()).toHaveLength(0);
+      now += 5000;
+      const stats = await rec.confirm(['u1']);
+      expect(stats.corrections).toBe(1);
+      const [ev] = events();
+      expect(ev).toMatchObject({ type: 'presence.online', userID: 'u1', platformID: 5, source: 'poll', occurredBefore: now - 5000, userOnline: true });
+      const m = store.getMismatch(ev!.mismatchID!);
+      expect(m).toMatchObject({ kind: 'missed_online', eventSeq: ev!.seq, status: 'open' });
+      expect(m!.evidence.length).toBeGreaterThanOrEqual(2);
+    });
+
+    it('marks the mismatch late when the webhook finally arrives, with no second event', async () => {
+      live.online.set('u1', [5]);
+      await rec.pollCycle(['u1'], 1);
+      now += 5000;
+      await rec.confirm(['u1']);
+      now += 7000;
+      webhook('online', 'u1', 5);
+      expect(events()).toHaveLength(1);
+      const m = store.getMismatch(events()[0]!.mismatchID!);
+      expect(m).toMatchObject({ kind: 'late_webhook', lateByMs: 12_000 });
+    });
+  });
+
+  describe('when the offline webhook is lost', () => {
+    it('corrects the key offline with occurredAfter at the last agreeing poll', async () => {
+      webhook('online', 'u1', 5);
+      live.online.set('u1', [5]);
+      now += 20_000;
+      await rec.pollCycle(['u1'], 1);
+      const verifiedAt = now;
+      live.online.delete('u1');
+      now += 20_000;
+      await rec.pollCycle(['u1'], 2);
+      const firstSeen = now;
+      now += 5000;
+      await rec.confirm(['u1']);
+      const last = events().at(-1)!;
+      expect(last).toMatchObject({ type: 'presence.offline', source: 'poll', occurredAfter: verifiedAt, occurredBefore: firstSeen, userOnline: false });
+    });
+  });
+
+  describe('when a webhook arrives between the poll and the confirm', () => {
+    it('closes the disagreement as transient and corrects nothing', async () => {
+      live.online.set('u1', [5]);
+      await rec.pollCycle(['u1'], 1);
+      now += 1500;
+      webhook('online', 'u1', 5);
+      now += 3500;
+      const stats = await rec.confirm(['u1']);
+      expect(stats.corrections).toBe(0);
+      expect(events().map((e) => e.source)).toEqual(['webhook']);
+      expect(store.listMismatches({ limit: 10 }).map((m) => m.kind)).toEqual(['transient']);
+    });
+  });
+
+  describe('when the poll disagrees within the grace window of a webhook', () => {
+    it('treats it as a race and opens nothing', async () => {
+      webhook('online', 'u1', 5);
+      now += 2000;
+      const stats = await rec.pollCycle(['u1'], 1);
+      expect(stats.disagreements).toBe(0);
+      expect(rec.openDisagreements()).toBe(0);
+    });
+  });
+
+  describe('when the poll fails', () => {
+    it('makes no decision at all', async () => {
+      live.online.set('u1', [5]);
+      live.failing = true;
+      const stats = await rec.pollCycle(['u1'], 1);
+      expect(stats.errors).toBe(1);
+      expect(rec.openDisagreements()).toBe(0);
+      expect(events()).toHaveLength(0);
+    });
+
+    it('drops open disagreements whose confirm poll failed', async () => {
+      live.online.set('u1', [5]);
+      await rec.pollCycle(['u1'], 1);
+      live.failing = true;
+      now += 5000;
+      await rec.confirm(['u1']);
+      expect(events()).toHaveLength(0);
+      expect(rec.openDisagreements()).toBe(0);
+    });
+  });
+
+  describe('when many believed-online users read offline at once', () => {
+    const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
+    beforeEach(() => {
+      for (const u of users) {
+        webhook('online', u, 5);
+        live.online.set(u, [5]);
+      }
+      now += 60_000;
+    });
+
+    it('holds corrections and raises a suspect_poll record', async () => {
+      for (const u of users.slice(0, 10)) live.online.delete(u);
+      const stats = await rec.pollCycle(users, 1);
+      expect(stats.guarded).toBe(10);
+      expect(stats.disagreements).toBe(0);
+      expect(rec.guard).not.toBeNull();
+      expect(store.listMismatches({ kind: undefined, limit: 10 }).map((m) => m.kind)).toEqual(['suspect_poll']);
+    });
+
+    it('corrects only once the disagreement persisted past the hold', async () => {
+      for (const u of users.slice(0, 10)) live.online.delete(u);
+      await rec.pollCycle(users, 1);
+      now += 30_000;
+      expect((await rec.pollCycle(users, 2)).disagreements).toBe(0);
+      now += 31_000;
+      expect((await rec.pollCycle(users, 3)).disagreements).toBe(10);
+      now += 5000;
+      expect((await rec.confirm(users)).corrections).toBe(10);
+    });
+
+    it('clears the guard without corrections when the users read online again', async () => {
+      for (const u of users.slice(0, 10)) live.online.delete(u);
+      await rec.pollCycle(users, 1);
+      for (const u of users) live.online.set(u, [5]);
+      now += 30_000;
+      await rec.pollCycle(users, 2);
+      expect(rec.guard).toBeNull();
+      expect(events().filter((e) => e.source === 'poll')).toHaveLength(0);
+      expect(store.listMismatches({ limit: 10 })[0]).toMatchObject({ kind: 'suspect_poll', status: 'resolved' });
+    });
+  });
+
+  describe('in shadow mode', () => {
+    it('records the mismatch once and publishes nothing', async () => {
+      await rec.close();
+      setup({ mode: 'shadow' });
+      live.online.set('u1', [5]);
+      await rec.pollCycle(['u1'], 1);
+      now += 5000;
+      await rec.confirm(['u1']);
+      now += 30_000;
+      await rec.pollCycle(['u1'], 2);
+      now += 5000;
+      await rec.confirm(['u1']);
+      expect(events()).toHaveLength(0);
+      const ms = store.listMismatches({ limit: 10 });
+      expect(ms).toHaveLength(1);
+      expect(ms[0]).toMatchObject({ kind: 'missed_online', shadow: true, eventSeq: null });
+    });
+  });
+});
