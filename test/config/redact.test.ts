@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { collectSecrets, redactConfig, REDACTED } from '../../src/config/redact.js';
+import { configSchema, SECRET_PATHS } from '../../src/config/schema.js';
+
+const SECRETS = {
+  openim: 'openim-secret-value-1234',
+  path: 'path-secret-value-5678',
+  tokens: ['token-aaaaaaaaaaaaaaaa', 'token-bbbbbbbbbbbbbbbb'],
+  signing: ['whsec_Zmlyc3Q=', 'whsec_c2Vjb25k'],
+};
+
+function configWithEverySecret() {
+  return configSchema.parse({
+    openim: { secret: SECRETS.openim },
+    webhook: { pathSecret: SECRETS.path },
+    api: { tokens: SECRETS.tokens },
+    subscribers: [
+      { name: 'billing', url: 'https://billing.internal/hook', secret: SECRETS.signing[0] },
+      { name: 'audit', url: 'https://audit.internal/hook', secret: SECRETS.signing[1] },
+      { name: 'unsigned', url: 'https://other.internal/hook' },
+    ],
+  });
+}
+
+describe('redactConfig', () => {
+  it('replaces every secret value with [REDACTED], each API token separately', () => {
+    const redacted = redactConfig(configWithEverySecret());
+    expect(redacted.openim.secret).toBe(REDACTED);
+    expect(redacted.webhook.pathSecret).toBe(REDACTED);
+    expect(redacted.api.tokens).toEqual([REDACTED, REDACTED]);
+    expect(redacted.subscribers.map((s) => s.secret)).toEqual([REDACTED, REDACTED, undefined]);
+  });
+
+  it('leaves no secret anywhere in the redacted copy', () => {
+    const text = JSON.stringify(redactConfig(configWithEverySecret()));
+    for (const secret of [SECRETS.openim, SECRETS.path, ...SECRETS.tokens, ...SECRETS.signing])
+      expect(text).not.toContain(secret);
+  });
+
+  it('keeps every other value and leaves the original untouched', () => {
+    const config = configWithEverySecret();
+    const redacted = redactConfig(config);
+    expect(redacted.openim.apiUrl).toBe(config.openim.apiUrl);
+    expect(redacted.subscribers[0]?.url).toBe('https://billing.internal/hook');
+    expect(config.openim.secret).toBe(SECRETS.openim);
+    expect(config.api.tokens).toEqual(SECRETS.tokens);
+  });
+
+  it('leaves unset secrets unset', () => {
+    const redacted = redactConfig(configSchema.parse({}));
+    expect(redacted.openim.secret).toBeUndefined();
+    expect(redacted.api.tokens).toEqual([]);
+  });
+
+  it('covers every secret path the schema declares', () => {
+    expect([...SECRET_PATHS].sort()).toEqual([
+      'api.tokens',
+      'openim.secret',
+      'subscribers.*.secret',
+      'webhook.pathSecret',
+    ]);
+  });
+});
+
+describe('collectSecrets', () => {
+  it('returns every secret value once', () => {
+    expect(collectSecrets(configWithEverySecret()).sort()).toEqual(
+      [SECRETS.openim, SECRETS.path, ...SECRETS.tokens, ...SECRETS.signing].sort(),
+    );
+  });
+
+  it('returns nothing when no secret is set', () => {
+    expect(collectSecrets(configSchema.parse({}))).toEqual([]);
+  });
+});
