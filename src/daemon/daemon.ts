@@ -15,6 +15,7 @@ import { PresenceEngine } from '../engine/presence-engine.js';
 import { GroupCommitter } from '../ingest/group-commit.js';
 import { registerWebhookRoutes } from '../ingest/webhook-routes.js';
 import { HealthService } from '../health/health-service.js';
+import { createMetrics } from '../metrics/metrics.js';
 import { createOpenImClient } from '../openim/openim-client.js';
 import type { OpenImApi } from '../openim/types.js';
 import { PollPlanner } from '../poller/poll-planner.js';
@@ -132,6 +133,13 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     maxFailedCycles: config.poll.readyMaxFailedCycles,
     mode: config.mode,
   }, now);
+  const metrics = createMetrics({
+    bus,
+    store,
+    webhookHealth: () => health.webhookHealth(),
+    presence: { onlineUsers: () => engine.onlineUserCount(), keys: () => engine.keyCount(), heldOffline: () => engine.heldCount() },
+    now,
+  });
 
   const shared = config.webhook.host === config.api.host && config.webhook.port === config.api.port && config.api.port !== 0;
   const fastifyOptions = {
@@ -146,9 +154,9 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   installApiErrorHandler(api);
   const closeHooks: (() => void | Promise<void>)[] = [];
   api.addHook('preClose', async () => {
-    await Promise.allSettled(closeHooks.map((fn) => fn()));
+    await Promise.allSettled(closeHooks.map(async (fn) => fn()));
   });
-  registerApiRoutes(api, { config, store, engine, bus, health, poller, log, now, onClose: (fn) => closeHooks.push(fn) });
+  registerApiRoutes(api, { config, store, engine, bus, health, poller, metrics, log, now, onClose: (fn) => closeHooks.push(fn) });
 
   const webhook = shared ? api : Fastify(fastifyOptions);
   registerWebhookRoutes(webhook, { pathSecret, allowlist: config.webhook.allowlist, submit: (i) => committer.submit(i), bus, now });

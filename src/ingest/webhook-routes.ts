@@ -4,7 +4,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventBus } from '../engine/event-bus.js';
 import type { IngestItem, IngestResult } from '../engine/presence-engine.js';
 import { isOprError } from '../errors.js';
-import type { WebhookCommand } from '../openim/webhook-schemas.js';
 import { isWebhookCommand, WEBHOOK_SCHEMAS, WEBHOOK_SUCCESS_BODY, webhookErrorBody } from '../openim/webhook-schemas.js';
 
 export interface WebhookRoutesOptions {
@@ -101,21 +100,22 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
     if (bodyCommand !== command) {
       return reject(reply, command, 'command_mismatch', 400, `callbackCommand ${JSON.stringify(bodyCommand ?? null).slice(0, 80)} does not match the URL command ${command}`);
     }
-    const result = WEBHOOK_SCHEMAS[command as WebhookCommand].safeParse(parsed);
+    const result = WEBHOOK_SCHEMAS[command].safeParse(parsed);
     if (!result.success) {
       const first = result.error.issues[0];
       const where = first ? first.path.join('.') || '(body)' : '(body)';
       return reject(reply, command, 'invalid_body', 400, `invalid ${where}: ${first?.message ?? 'wrong shape'}`);
     }
+    let outcome: IngestResult;
     try {
-      const outcome = await opts.submit({ webhook: result.data, body: raw, receivedAt: now(), remoteAddress: req.socket.remoteAddress ?? '' });
-      opts.bus.emit('webhook:accepted', { command, latencyMs: performance.now() - started, duplicate: outcome === 'duplicate' });
-      return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(WEBHOOK_SUCCESS_BODY);
+      outcome = await opts.submit({ webhook: result.data, body: raw, receivedAt: now(), remoteAddress: req.socket.remoteAddress ?? '' });
     } catch (e) {
       if (isOprError(e) && e.code === 'OPR_ERR_INGEST_OVERLOADED') return reject(reply, command, 'overloaded', 503, 'receiver overloaded, try later');
       if (isOprError(e) && e.code === 'OPR_ERR_INGEST_CLOSED') return reject(reply, command, 'shutting_down', 503, 'receiver shutting down');
       throw e;
     }
+    opts.bus.emit('webhook:accepted', { command, latencyMs: performance.now() - started, duplicate: outcome === 'duplicate' });
+    return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(WEBHOOK_SUCCESS_BODY);
   };
 
   app.register((scope, _o, done) => {
@@ -131,6 +131,18 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
       handle(req, reply, req.params.secret, req.params.command),
     );
     scope.post<{ Params: { secret: string } }>('/:secret', (req, reply) => handle(req, reply, req.params.secret, undefined));
+    // `openim-presence doctor` checks that this listener answers at its public URL: records nothing, emits nothing.
+    scope.get<{ Params: { secret: string } }>('/:secret/_doctor', (req, reply) => {
+      if (!secretMatches(expected, req.params.secret)) {
+        reply.callNotFound();
+        return reply;
+      }
+      const json = reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', 'no-store');
+      if (allowlist && !allowed(allowlist, req.socket.remoteAddress ?? '')) {
+        return json.code(403).send('{"ok":false,"reason":"source address not in webhook.allowlist"}');
+      }
+      return json.code(200).send('{"ok":true}');
+    });
     done();
   });
 }

@@ -13,7 +13,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] e
 /** Starts a daemon on loopback with port 0, a temp DB, a silent logger and fast reconcile timings. */
 export async function startTestDaemon(overrides: DeepPartial<ConfigInput> = {}): Promise<Daemon & { dir: string; cleanupDir: () => void }> {
   const dir = tempDir('opr-daemon-');
-  const input: ConfigInput = {
+  const input = {
     ...overrides,
     openim: { secret: 'openIM123', ...overrides.openim },
     webhook: { host: '127.0.0.1', port: 0, pathSecret: TEST_PATH_SECRET, ...overrides.webhook },
@@ -21,7 +21,7 @@ export async function startTestDaemon(overrides: DeepPartial<ConfigInput> = {}):
     store: { path: join(dir.path, 'presence.db'), ...overrides.store },
     reconcile: { settleMs: 200, graceMs: 500, confirmDelayMs: 300, ...overrides.reconcile },
     poll: { enabled: false, ...overrides.poll },
-  } as ConfigInput;
+  };
   const config = configSchema.parse(input);
   const daemon = await startDaemon(config, { logger: pino({ level: 'silent' }) });
   return Object.assign(daemon, { dir: dir.path, cleanupDir: dir.cleanup });

@@ -181,7 +181,7 @@ describe('the poll reconciler', () => {
       expect(stats.guarded).toBe(10);
       expect(stats.disagreements).toBe(0);
       expect(rec.guard).not.toBeNull();
-      expect(store.listMismatches({ kind: undefined, limit: 10 }).map((m) => m.kind)).toEqual(['suspect_poll']);
+      expect(store.listMismatches({ limit: 10 }).map((m) => m.kind)).toEqual(['suspect_poll']);
     });
 
     it('corrects only once the disagreement persisted past the hold', async () => {
