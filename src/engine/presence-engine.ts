@@ -280,7 +280,15 @@ export class PresenceEngine {
     return due.length;
   }
 
-  /** Stores verified/cancelled key states from a poll (no events). */
+  /**
+   * Records that polls verified these keys. Kept in memory only: `lastVerifiedAt` is persisted with the key's next
+   * write, and after a crash an older value is still a true lower bound for a correction's `occurredAfter`.
+   */
+  markVerified(states: readonly KeyState[]): void {
+    for (const s of states) this.keys.set(keyOf(s.userID, s.platformID), s);
+  }
+
+  /** Stores changed key states from a poll (no events). */
   saveKeyStates(states: readonly KeyState[]): void {
     if (states.length === 0) return;
     this.unitOfWork((stage) => {

@@ -37,9 +37,15 @@ export type WebhookDecision =
   /** A webhook describing a change older than a correction that already superseded it: no event. */
   | { effect: 'stale'; state: KeyState };
 
-/** The webhook's own time: its gateway clock, never later than when we received it. */
+/** A gateway clock this far behind the receive time is not plausible (webhooks are sent within seconds). */
+export const MAX_WEBHOOK_AGE_MS = 3_600_000;
+
+/**
+ * The webhook's own time: its gateway clock, never later than when we received it. A `seq` over an hour older
+ * than the receipt cannot be a real send time (a wrong clock): the receive time is used instead.
+ */
 export function occurredAtOf(seq: number, receivedAt: number): number {
-  return seq > 0 && seq < receivedAt ? seq : receivedAt;
+  return seq < receivedAt && seq >= receivedAt - MAX_WEBHOOK_AGE_MS ? seq : receivedAt;
 }
 
 export function newKeyState(userID: string, platformID: number, now: number): KeyState {
