@@ -119,8 +119,12 @@ export interface KeyState {
   lastOnlineSeq: number | null;
   /** Last poll that agreed with the published state. */
   lastVerifiedAt: number | null;
-  /** A held offline webhook (settle window). */
-  pendingOffline: { dueAt: number; receivedAt: number; seq: number; receiptID: number } | null;
+  /**
+   * A held offline webhook (settle window). `ambiguous`: it followed an online for the same key from the same
+   * batch (same seq), which OpenIM sends both when one of two connections closes and when a connection opens and
+   * closes within one flush; the live view decides which.
+   */
+  pendingOffline: { dueAt: number; receivedAt: number; seq: number; receiptID: number; ambiguous?: boolean } | null;
   /** The last correction of this key, until a webhook for it arrives (late-webhook detection). */
   correction: { to: boolean; at: number; occurredBefore: number; mismatchID: number } | null;
 }

@@ -21,6 +21,7 @@ import type { OpenImApi } from '../openim/types.js';
 import { PollPlanner } from '../poller/poll-planner.js';
 import { PollReconciler } from '../poller/poll-reconciler.js';
 import { PollScheduler } from '../poller/poll-scheduler.js';
+import type { ReconcileOptions } from '../reconciler/reconciler.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 
@@ -58,12 +59,21 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   const pathSecret = config.webhook.pathSecret;
   if (pathSecret === undefined) throw new Error('webhook.pathSecret is required');
 
+  const reconcileOptions: ReconcileOptions = {
+    settleMs: config.reconcile.settleMs,
+    graceMs: config.reconcile.graceMs,
+    lateWindowMs: config.reconcile.lateWindowMs,
+    // An ambiguous online+offline pair waits for the next poll cycle to decide (without polling: stays online).
+    ambiguousHoldMs: config.poll.enabled
+      ? Math.max(config.reconcile.settleMs, 2 * config.poll.intervalSeconds * 1000 + config.reconcile.confirmDelayMs)
+      : 0,
+  };
   const store = new SqliteStore({ path: config.store.path });
   const bus = new EventBus();
   const engine = new PresenceEngine(
     store,
     bus,
-    { settleMs: config.reconcile.settleMs, graceMs: config.reconcile.graceMs, lateWindowMs: config.reconcile.lateWindowMs, mode: config.mode },
+    { ...reconcileOptions, mode: config.mode },
     log.child({ component: 'engine' }),
     now,
   );
@@ -98,9 +108,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       bus,
       log.child({ component: 'reconciler' }),
       {
-        settleMs: config.reconcile.settleMs,
-        graceMs: config.reconcile.graceMs,
-        lateWindowMs: config.reconcile.lateWindowMs,
+        ...reconcileOptions,
         confirmDelayMs: config.reconcile.confirmDelayMs,
         massGuardShare: config.reconcile.massGuardShare,
         massGuardMinUsers: config.reconcile.massGuardMinUsers,

@@ -247,19 +247,33 @@ export class PresenceEngine {
     if (updated) this.bus.emit('mismatch:recorded', updated);
   }
 
-  /** Rule 2: applies every held offline whose settle window has passed. Returns the number applied. */
+  /** Rule 2: applies every held offline whose settle window has passed. Returns the number of keys settled. */
   settleDue(now = this.now()): number {
     const due: KeyState[] = [];
     for (const id of this.held) {
       const k = this.keys.get(id);
       if (k?.pendingOffline && k.pendingOffline.dueAt <= now) due.push(k);
     }
-    if (due.length === 0) return 0;
+    return this.settle(due, now, false);
+  }
+
+  /** Applies held offlines now, because a poll confirmed them (ambiguous pairs). */
+  applyHeldOfflines(keys: readonly { userID: string; platformID: number }[], now = this.now()): number {
+    const list = keys.map((k) => this.key(k.userID, k.platformID)).filter((k): k is KeyState => k?.pendingOffline != null);
+    return this.settle(list, now, true);
+  }
+
+  private settle(keys: KeyState[], now: number, force: boolean): number {
+    if (keys.length === 0) return 0;
     this.unitOfWork((stage, publish) => {
-      for (const k of due) {
-        const d = applySettle(k, now);
-        if (d.effect !== 'offline') continue;
+      for (const k of keys) {
+        const d = applySettle(k, now, force);
+        if (d.effect === 'none') continue;
         stage(d.state);
+        if (d.effect === 'expired') {
+          this.store.setReceiptEffect(d.receiptID, 'cancelled');
+          continue;
+        }
         publish({
           type: 'presence.offline',
           userID: k.userID,
@@ -277,7 +291,7 @@ export class PresenceEngine {
         this.store.setReceiptEffect(d.receiptID, 'offline');
       }
     });
-    return due.length;
+    return keys.length;
   }
 
   /**

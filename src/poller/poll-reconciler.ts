@@ -100,9 +100,37 @@ export class PollReconciler {
       guarded: 0,
     };
     if (this.closed) return stats;
-    const toConfirm = this.applyCycle(result.statuses, pollAt, runID, stats);
-    if (toConfirm.length > 0) this.scheduleConfirm(toConfirm);
+    const { confirmUsers, ambiguous } = this.applyCycle(result.statuses, pollAt, runID, stats);
+    if (confirmUsers.length > 0) this.scheduleConfirm(confirmUsers);
+    if (ambiguous.length > 0) await this.decideAmbiguous(ambiguous);
     return stats;
+  }
+
+  /**
+   * Ambiguous held offlines of users the live view shows online on other platforms: that view may hold another
+   * gateway's connections only, so OpenIM's Redis view (per platform, across gateways) decides. Unreadable: wait.
+   */
+  private async decideAmbiguous(keys: { userID: string; platformID: number }[]): Promise<void> {
+    let redis;
+    try {
+      redis = await this.api.getUsersStatus([...new Set(keys.map((k) => k.userID))]);
+    } catch (err) {
+      this.log.debug({ err }, 'Redis status view unavailable: ambiguous offlines wait');
+      return;
+    }
+    if (this.closed) return;
+    const byUser = new Map(redis.map((r) => [r.userID, new Set(r.platformIDs)]));
+    const apply: { userID: string; platformID: number }[] = [];
+    const cancel: KeyState[] = [];
+    for (const k of keys) {
+      const platforms = byUser.get(k.userID);
+      const cur = this.engine.key(k.userID, k.platformID);
+      if (platforms === undefined || cur?.pendingOffline?.ambiguous !== true) continue;
+      if (platforms.has(k.platformID)) cancel.push({ ...cur, pendingOffline: null });
+      else apply.push(k);
+    }
+    this.engine.saveKeyStates(cancel);
+    this.engine.applyHeldOfflines(apply);
   }
 
   private noOfflineToMatch(userID: string, pollAt: number): boolean {
@@ -113,7 +141,12 @@ export class PollReconciler {
     return true;
   }
 
-  private applyCycle(statuses: readonly UserOnlineStatus[], pollAt: number, runID: number, stats: CycleStats): string[] {
+  private applyCycle(
+    statuses: readonly UserOnlineStatus[],
+    pollAt: number,
+    runID: number,
+    stats: CycleStats,
+  ): { confirmUsers: string[]; ambiguous: { userID: string; platformID: number }[] } {
     // Rule 6: the mass-disagreement guard.
     let believedOnline = 0;
     const suspects = new Set<string>();
@@ -134,6 +167,8 @@ export class PollReconciler {
 
     const verified: KeyState[] = [];
     const changed: KeyState[] = [];
+    const confirmedOfflines: { userID: string; platformID: number }[] = [];
+    const ambiguous: { userID: string; platformID: number }[] = [];
     const confirmUsers = new Set<string>();
     for (const s of statuses) {
       if (hold && suspects.has(s.userID)) {
@@ -147,7 +182,7 @@ export class PollReconciler {
         const id = keyOf(s.userID, platformID);
         const prev = this.engine.key(s.userID, platformID);
         const observedOnline = observed.has(platformID);
-        const v = judgePoll(prev, observedOnline, pollAt, this.opts);
+        const v = judgePoll(prev, observedOnline, pollAt, this.opts, s.online);
         switch (v.verdict) {
           case 'agree':
             verified.push(v.state);
@@ -160,6 +195,9 @@ export class PollReconciler {
             break;
           case 'cancel-held-offline':
             changed.push(v.state);
+            break;
+          case 'apply-held-offline':
+            confirmedOfflines.push({ userID: s.userID, platformID });
             break;
           case 'disagree': {
             if (this.shadowNoted.get(id) === v.observedOnline) break;
@@ -179,6 +217,10 @@ export class PollReconciler {
             break;
           }
           case 'race':
+            if (prev?.pendingOffline?.ambiguous === true && !observedOnline && pollAt > prev.pendingOffline.receivedAt) {
+              ambiguous.push({ userID: s.userID, platformID });
+            }
+            break;
           case 'none':
             break;
         }
@@ -186,7 +228,8 @@ export class PollReconciler {
     }
     this.engine.markVerified(verified);
     this.engine.saveKeyStates(changed);
-    return [...confirmUsers];
+    this.engine.applyHeldOfflines(confirmedOfflines);
+    return { confirmUsers: [...confirmUsers], ambiguous };
   }
 
   private raiseGuard(pollAt: number, suspects: Set<string>, believedOnline: number, runID: number): void {
@@ -331,7 +374,7 @@ export class PollReconciler {
         if (this.opts.mode === 'shadow') this.shadowNoted.set(id, v.toOnline);
       }
     }
-    const res = this.engine.correct(corrections);
+    const res = this.engine.correct(await this.secondOpinion(corrections, result.statuses, pollAt, runID));
     stats.corrections = res.events;
     if (corrections.length > 0) {
       this.log.info({ corrections: corrections.length, published: res.events, mode: this.opts.mode }, 'corrections confirmed');
@@ -354,6 +397,36 @@ export class PollReconciler {
       corrections: stats.corrections,
     });
     return stats;
+  }
+
+  /**
+   * The live view shows only the first gateway's connections of a user connected to two gateways (contract §2.2),
+   * so a platform missing from an otherwise-online user proves nothing. Such offline corrections go ahead only if
+   * OpenIM's Redis view (per platform, across gateways) also lacks the platform; if it cannot be read, no decision.
+   */
+  private async secondOpinion(corrections: Correction[], statuses: readonly UserOnlineStatus[], pollAt: number, runID: number): Promise<Correction[]> {
+    const onlineUsers = new Set(statuses.filter((s) => s.online).map((s) => s.userID));
+    const partial = corrections.filter((c) => !c.toOnline && onlineUsers.has(c.userID));
+    if (partial.length === 0) return corrections;
+    const users = [...new Set(partial.map((c) => c.userID))];
+    let redis: Map<string, Set<number>>;
+    try {
+      const list = await this.api.getUsersStatus(users);
+      redis = new Map(list.map((r) => [r.userID, new Set(r.platformIDs)]));
+    } catch (err) {
+      this.log.warn({ err, users: users.length }, 'Redis status view unavailable: offline corrections of users online elsewhere deferred');
+      return corrections.filter((c) => !partial.includes(c));
+    }
+    return corrections.filter((c) => {
+      if (!partial.includes(c)) return true;
+      const platforms = redis.get(c.userID);
+      if (platforms === undefined || platforms.has(c.platformID)) {
+        this.log.debug({ userID: c.userID, platformID: c.platformID }, 'platform missing from the live view but present in the Redis view: no correction');
+        return false;
+      }
+      c.evidence.push({ at: pollAt, what: 'poll', ref: runID, detail: `Redis status view lists platforms [${[...platforms].join(', ')}]: ${platformName(c.platformID) || c.platformID} is gone there too` });
+      return true;
+    });
   }
 
   private dropOpen(userIDs: readonly string[]): void {

@@ -76,9 +76,11 @@ export class PollScheduler {
     void this.runCycle();
     if (this.opts.discoveryEnabled) {
       const loop = (): void => {
-        this.discovering = this.discover().finally(() => {
+        this.discovering = this.discover().then((ok) => {
           this.discovering = undefined;
-          if (!this.closed) this.discoveryTimer = setTimeout(loop, this.opts.discoveryIntervalSeconds * 1000);
+          // A failed sweep is retried sooner than the regular schedule.
+          const next = ok ? this.opts.discoveryIntervalSeconds : Math.min(this.opts.discoveryIntervalSeconds, 30);
+          if (!this.closed) this.discoveryTimer = setTimeout(loop, next * 1000);
         });
       };
       loop();
@@ -165,14 +167,14 @@ export class PollScheduler {
   }
 
   /** Adds every userID OpenIM knows to the tracked set. */
-  async discover(): Promise<void> {
+  async discover(): Promise<boolean> {
     const started = this.now();
     let seen = 0;
     let added = 0;
     let chunk: string[] = [];
     try {
       for await (const id of this.api.allUserIDs()) {
-        if (this.closed) return;
+        if (this.closed) return false;
         chunk.push(id);
         seen++;
         if (chunk.length >= 5000) {
@@ -183,9 +185,11 @@ export class PollScheduler {
       added += this.store.trackUsers(chunk, 'discovery', this.now());
       this.st.lastDiscoveryAt = this.now();
       this.log.info({ seen, added, durationMs: this.now() - started }, 'user discovery done');
+      return true;
     } catch (err) {
       if (chunk.length > 0) added += this.store.trackUsers(chunk, 'discovery', this.now());
-      this.log.warn({ err, seen, added }, 'user discovery failed; will retry on schedule');
+      this.log.warn({ err, seen, added }, 'user discovery failed; will retry');
+      return false;
     }
   }
 

@@ -11,6 +11,11 @@ export interface ReconcileOptions {
   graceMs: number;
   /** Rule 5: a webhook confirming a correction within this long after it is late; later ones are renewals. */
   lateWindowMs: number;
+  /**
+   * Hold an ambiguous online+offline pair (same seq, online first) until a poll decides, at most this long; 0 keeps
+   * the key online at once (when there is no poller to ask).
+   */
+  ambiguousHoldMs: number;
 }
 
 export interface WebhookObservation {
@@ -67,11 +72,15 @@ export function applyWebhook(prev: KeyState | undefined, wh: WebhookObservation,
   const base = prev ?? newKeyState(wh.userID, wh.platformID, wh.receivedAt);
   const occurredAt = occurredAtOf(wh.seq, wh.receivedAt);
   const isOnline = wh.kind === 'online';
+  // The pairing below compares an offline with the newest online seen in the settle window. Onlines of one key
+  // arrive in either order (two workers), so an older one arriving last must not hide a newer one.
+  const onlineInWindow =
+    base.lastOnlineWebhookAt !== null && base.lastOnlineSeq !== null && wh.receivedAt - base.lastOnlineWebhookAt <= opts.settleMs;
   const state: KeyState = {
     ...base,
     lastWebhookAt: wh.receivedAt,
     lastOnlineWebhookAt: isOnline ? wh.receivedAt : base.lastOnlineWebhookAt,
-    lastOnlineSeq: isOnline ? wh.seq : base.lastOnlineSeq,
+    lastOnlineSeq: isOnline ? (onlineInWindow ? Math.max(base.lastOnlineSeq!, wh.seq) : wh.seq) : base.lastOnlineSeq,
     correction: null,
   };
 
@@ -93,7 +102,8 @@ export function applyWebhook(prev: KeyState | undefined, wh: WebhookObservation,
     return { effect: 'online', state: { ...state, online: true, changedAt: wh.receivedAt }, occurredAt };
   }
   // Offline (or kick-off).
-  if (!base.online || base.pendingOffline !== null) return { effect: 'heartbeat', state };
+  const held = base.pendingOffline;
+  if (!base.online || (held !== null && held.ambiguous !== true)) return { effect: 'heartbeat', state };
   // Contract §1.4.7: one of two connections on a platform closed, sent as online(p) then offline(p) from one batch
   // (same seq). Arriving in that order, the online came first: the pair leaves the key online.
   if (
@@ -102,8 +112,19 @@ export function applyWebhook(prev: KeyState | undefined, wh: WebhookObservation,
     wh.receivedAt - base.lastOnlineWebhookAt <= opts.settleMs &&
     base.lastOnlineSeq >= wh.seq
   ) {
-    return { effect: 'cancelled', state };
+    // Already waiting for a poll to decide an ambiguous pair: this one is the same kind.
+    if (held !== null) return { effect: 'heartbeat', state };
+    if (opts.ambiguousHoldMs <= 0) return { effect: 'cancelled', state };
+    return {
+      effect: 'held',
+      state: {
+        ...state,
+        pendingOffline: { dueAt: wh.receivedAt + opts.ambiguousHoldMs, receivedAt: wh.receivedAt, seq: wh.seq, receiptID: wh.receiptID, ambiguous: true },
+      },
+    };
   }
+  // An offline newer than every online in the window: a real close. It replaces an ambiguous pair still waiting for
+  // a poll, which would otherwise expire and leave the key online.
   return {
     effect: 'held',
     state: {
@@ -113,13 +134,19 @@ export function applyWebhook(prev: KeyState | undefined, wh: WebhookObservation,
   };
 }
 
-/** Rule 2, after the window: a held offline that nothing cancelled takes effect. */
+/**
+ * Rule 2, after the window: a held offline that nothing cancelled takes effect. An ambiguous pair that no poll
+ * decided in time leaves the key online (polling corrects it if it was wrong). `force` applies a held offline now
+ * (a poll confirmed it).
+ */
 export function applySettle(
   prev: KeyState,
   now: number,
-): { effect: 'offline'; state: KeyState; occurredAt: number; receiptID: number } | { effect: 'none' } {
+  force = false,
+): { effect: 'offline'; state: KeyState; occurredAt: number; receiptID: number } | { effect: 'expired'; state: KeyState; receiptID: number } | { effect: 'none' } {
   const p = prev.pendingOffline;
-  if (p === null || p.dueAt > now) return { effect: 'none' };
+  if (p === null || (!force && p.dueAt > now)) return { effect: 'none' };
+  if (p.ambiguous === true && !force) return { effect: 'expired', state: { ...prev, pendingOffline: null }, receiptID: p.receiptID };
   return {
     effect: 'offline',
     state: { ...prev, online: false, pendingOffline: null, changedAt: now },
@@ -135,6 +162,8 @@ export type PollVerdict =
   | { verdict: 'agree'; state: KeyState }
   /** The live view, read after a held offline arrived, still shows the key online: the offline is dropped. */
   | { verdict: 'cancel-held-offline'; state: KeyState }
+  /** The live view, read after an ambiguous held offline arrived, shows the user offline: the offline applies. */
+  | { verdict: 'apply-held-offline' }
   /** Rule 4: a webhook for the key arrived within the grace window; wait. */
   | { verdict: 'race' }
   /** Rule 4: a disagreement to confirm with a targeted poll after the confirm delay. */
@@ -144,11 +173,21 @@ export type PollVerdict =
  * Judges one key of one poll answer. `pollAt` is when the request was sent: the live view it returns is at
  * least that new.
  */
-export function judgePoll(prev: KeyState | undefined, observedOnline: boolean, pollAt: number, opts: ReconcileOptions): PollVerdict {
+export function judgePoll(
+  prev: KeyState | undefined,
+  observedOnline: boolean,
+  pollAt: number,
+  opts: ReconcileOptions,
+  userOnlineElsewhere = false,
+): PollVerdict {
   if (prev === undefined) {
     return observedOnline ? { verdict: 'disagree', observedOnline, lastAgreeAt: null } : { verdict: 'none' };
   }
   if (prev.pendingOffline !== null) {
+    if (!observedOnline && prev.pendingOffline.ambiguous === true) {
+      // The live view shows one gateway's connections only: a user online elsewhere proves nothing about this key.
+      return pollAt > prev.pendingOffline.receivedAt && !userOnlineElsewhere ? { verdict: 'apply-held-offline' } : { verdict: 'race' };
+    }
     // A key whose offline is being held agrees with a poll that reads it offline.
     if (!observedOnline) return { verdict: 'agree', state: { ...prev, lastVerifiedAt: pollAt } };
     if (pollAt > prev.pendingOffline.receivedAt) {

@@ -37,6 +37,7 @@ const OPTS: PollReconcilerOptions = {
   settleMs: 3000,
   graceMs: 10_000,
   lateWindowMs: 300_000,
+  ambiguousHoldMs: 60_000,
   confirmDelayMs: 3_600_000, // confirmations are driven by hand below
   massGuardShare: 0.2,
   massGuardMinUsers: 5,
@@ -53,7 +54,7 @@ describe('the poll reconciler', () => {
   const clock = (): number => now;
   const setup = (opts: Partial<PollReconcilerOptions> = {}): void => {
     const o = { ...OPTS, ...opts };
-    engine = new PresenceEngine(store, new EventBus(), { settleMs: o.settleMs, graceMs: o.graceMs, lateWindowMs: o.lateWindowMs, mode: o.mode }, pino({ level: 'silent' }), clock);
+    engine = new PresenceEngine(store, new EventBus(), { ...o }, pino({ level: 'silent' }), clock);
     rec = new PollReconciler(engine, store, live, new EventBus(), pino({ level: 'silent' }), o, clock);
   };
   const webhook = (kind: 'online' | 'offline', userID: string, platformID: number): void => {
