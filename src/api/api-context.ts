@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { EventBus } from '../engine/event-bus.js';
 import type { PresenceEngine } from '../engine/presence-engine.js';
 import type { HealthService } from '../health/health-service.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { PollScheduler } from '../poller/poll-scheduler.js';
 import type { Store } from '../store/store.js';
 
@@ -14,6 +15,8 @@ export interface ApiContext {
   bus: EventBus;
   health: HealthService;
   poller: PollScheduler | undefined;
+  /** Prometheus metrics (own registry); `metrics.sseConnections` is for the SSE route to inc()/dec(). */
+  metrics: Metrics;
   log: Logger;
   now: () => number;
   /** Cleanup hooks run when the API server closes (e.g. ending SSE connections). */

@@ -1,6 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from './api-context.js';
 import { registerEventPageRoute } from './events-routes.js';
+import { registerMetricsRoute } from './metrics-route.js';
+import { registerOpsRoutes } from './ops-routes.js';
+import { registerStatsRoutes } from './stats-routes.js';
+import { registerDashboardRoutes } from '../dashboard/dashboard-routes.js';
 
 /** Mounts every /v1 route, the dashboard and the probes on the API server. One line per area. */
 export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -16,4 +20,8 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
   });
   app.get('/v1/health', () => ctx.health.health());
+  registerOpsRoutes(app, ctx);
+  registerMetricsRoute(app, ctx);
+  registerStatsRoutes(app, ctx);
+  registerDashboardRoutes(app, ctx);
 }

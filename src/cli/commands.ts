@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { registerCheckConfigCommand } from './check-config-command.js';
+import { registerDoctorCommand } from './doctor-command.js';
+import { registerMismatchesCommand } from './mismatches-command.js';
+import { registerReportCommand } from './report-command.js';
 import { registerRunCommand } from './run-command.js';
+import { registerSimulateCommand } from './simulate-command.js';
+import { registerUserCommand } from './user-command.js';
 
 /** Each CLI command lives in its own file and registers itself on the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -8,4 +13,9 @@ export type RegisterCommand = (program: Command) => void;
 export const COMMANDS: RegisterCommand[] = [
   registerRunCommand,
   registerCheckConfigCommand,
+  registerReportCommand,
+  registerUserCommand,
+  registerMismatchesCommand,
+  registerDoctorCommand,
+  registerSimulateCommand,
 ];

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { EventType, KeyState, Mismatch, MismatchKind, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
+import type { EventSource, EventType, KeyState, Mismatch, MismatchKind, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
 import { OprError } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
@@ -10,6 +10,7 @@ import type {
   NewReceipt,
   PollObservation,
   PollRun,
+  PollRunSummary,
   PresenceRow,
   PruneResult,
   Receipt,
@@ -237,6 +238,28 @@ export class SqliteStore implements Store {
       eventCounts: d.prepare('SELECT type, source, platform_id, count(*) AS n FROM events WHERE recorded_at >= ? GROUP BY type, source, platform_id'),
       receiptCounts: d.prepare('SELECT command, platform_id, count(*) AS n FROM receipts WHERE received_at >= ? GROUP BY command, platform_id'),
       lateDelays: d.prepare("SELECT platform_id, late_by_ms FROM mismatches WHERE kind = 'late_webhook' AND late_at >= ? LIMIT 100000"),
+      topMismatchUsers: d.prepare(
+        'SELECT user_id, count(*) AS n FROM mismatches WHERE detected_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?',
+      ),
+      mismatchesForUser: d.prepare('SELECT * FROM mismatches WHERE user_id = ? AND detected_at >= ? ORDER BY detected_at, id LIMIT ?'),
+      eventBuckets: d.prepare(
+        `SELECT CAST((recorded_at - @since) / @bucketMs AS INTEGER) AS b, source, count(*) AS n FROM events
+         WHERE recorded_at >= @since AND recorded_at < @until GROUP BY b, source`,
+      ),
+      receiptBuckets: d.prepare(
+        `SELECT CAST((received_at - @since) / @bucketMs AS INTEGER) AS b, count(*) AS n FROM receipts
+         WHERE received_at >= @since AND received_at < @until GROUP BY b`,
+      ),
+      mismatchBuckets: d.prepare(
+        `SELECT CAST((detected_at - @since) / @bucketMs AS INTEGER) AS b, kind, count(*) AS n FROM mismatches
+         WHERE detected_at >= @since AND detected_at < @until GROUP BY b, kind`,
+      ),
+      pollRunSummary: d.prepare(
+        `SELECT kind, count(*) AS runs, sum(errors > 0) AS runs_with_errors, sum(errors) AS errors, sum(users_polled) AS users_polled,
+           sum(requests) AS requests, sum(disagreements) AS disagreements, sum(confirmations) AS confirmations, sum(corrections) AS corrections,
+           sum(over_budget) AS over_budget, max(started_at) AS last_started_at
+         FROM poll_runs WHERE started_at >= ? GROUP BY kind ORDER BY kind`,
+      ),
       insertPollRun: d.prepare(
         `INSERT INTO poll_runs (kind, started_at, ended_at, users_polled, requests, errors, disagreements, confirmations, corrections, over_budget, note)
          VALUES (@kind, @startedAt, @endedAt, @usersPolled, @requests, @errors, @disagreements, @confirmations, @corrections, @overBudget, @note)`,
@@ -475,6 +498,50 @@ export class SqliteStore implements Store {
 
   lateDelays(since: number): { platformID: number | null; lateByMs: number }[] {
     return (this.s.lateDelays.all(since) as Row[]).map((r) => ({ platformID: numOrNull(r.platform_id), lateByMs: num(r.late_by_ms) }));
+  }
+
+  topMismatchUsers(since: number, limit: number): { userID: string; count: number }[] {
+    return (this.s.topMismatchUsers.all(since, limit) as Row[]).map((r) => ({ userID: str(r.user_id), count: num(r.n) }));
+  }
+
+  mismatchesForUser(userID: string, since: number, limit: number): Mismatch[] {
+    return (this.s.mismatchesForUser.all(userID, since, limit) as Row[]).map(rowToMismatch);
+  }
+
+  eventBuckets(since: number, until: number, bucketMs: number): { bucket: number; source: EventSource; count: number }[] {
+    return (this.s.eventBuckets.all({ since, until, bucketMs }) as Row[]).map((r) => ({
+      bucket: num(r.b),
+      source: str(r.source) as EventSource,
+      count: num(r.n),
+    }));
+  }
+
+  receiptBuckets(since: number, until: number, bucketMs: number): { bucket: number; count: number }[] {
+    return (this.s.receiptBuckets.all({ since, until, bucketMs }) as Row[]).map((r) => ({ bucket: num(r.b), count: num(r.n) }));
+  }
+
+  mismatchBuckets(since: number, until: number, bucketMs: number): { bucket: number; kind: MismatchKind; count: number }[] {
+    return (this.s.mismatchBuckets.all({ since, until, bucketMs }) as Row[]).map((r) => ({
+      bucket: num(r.b),
+      kind: str(r.kind) as MismatchKind,
+      count: num(r.n),
+    }));
+  }
+
+  pollRunSummary(since: number): PollRunSummary[] {
+    return (this.s.pollRunSummary.all(since) as Row[]).map((r) => ({
+      kind: str(r.kind) as PollRun['kind'],
+      runs: num(r.runs),
+      runsWithErrors: num(r.runs_with_errors),
+      errors: num(r.errors),
+      usersPolled: num(r.users_polled),
+      requests: num(r.requests),
+      disagreements: num(r.disagreements),
+      confirmations: num(r.confirmations),
+      corrections: num(r.corrections),
+      overBudget: num(r.over_budget),
+      lastStartedAt: numOrNull(r.last_started_at),
+    }));
   }
 
   insertPollRun(run: Omit<PollRun, 'id'>): number {

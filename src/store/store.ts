@@ -4,7 +4,7 @@
  * block briefly and are kept indexed and paged. Writes happen inside `transaction()` so that a receipt, the state
  * change, the event and the mismatch update commit together (the event log is its own outbox).
  */
-import type { EventType, KeyState, Mismatch, MismatchKind, MismatchStatus, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
+import type { EventSource, EventType, KeyState, Mismatch, MismatchKind, MismatchStatus, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
 
 export interface NewReceipt {
   receivedAt: number;
@@ -56,6 +56,23 @@ export interface PollRun {
   corrections: number;
   overBudget: boolean;
   note: string;
+}
+
+/** Poll runs of one kind added up over a period. */
+export interface PollRunSummary {
+  kind: PollRun['kind'];
+  runs: number;
+  /** Runs that recorded at least one error. */
+  runsWithErrors: number;
+  errors: number;
+  usersPolled: number;
+  requests: number;
+  disagreements: number;
+  confirmations: number;
+  corrections: number;
+  overBudget: number;
+  /** Start of the latest run, or null. */
+  lastStartedAt: number | null;
 }
 
 export interface PollObservation {
@@ -143,11 +160,25 @@ export interface Store {
   receiptCounts(since: number): { command: string; platformID: number; count: number }[];
   /** Late-webhook delays of mismatches that became late since a time. */
   lateDelays(since: number): { platformID: number | null; lateByMs: number }[];
+  /** Users with the most mismatches detected since a time, most first (ties by userID). */
+  topMismatchUsers(since: number, limit: number): { userID: string; count: number }[];
+  /** Mismatches of one user detected since a time, oldest first (timeline). */
+  mismatchesForUser(userID: string, since: number, limit: number): Mismatch[];
+
+  // charts: counts per time bucket; `bucket` is the bucket's index, (time - since) / bucketMs rounded down
+  /** Events recorded in [since, until), counted per bucket and source. */
+  eventBuckets(since: number, until: number, bucketMs: number): { bucket: number; source: EventSource; count: number }[];
+  /** Receipts received in [since, until), counted per bucket. */
+  receiptBuckets(since: number, until: number, bucketMs: number): { bucket: number; count: number }[];
+  /** Mismatches detected in [since, until), counted per bucket and kind. */
+  mismatchBuckets(since: number, until: number, bucketMs: number): { bucket: number; kind: MismatchKind; count: number }[];
 
   // polling
   insertPollRun(run: Omit<PollRun, 'id'>): number;
   updatePollRun(id: number, patch: Partial<Omit<PollRun, 'id'>>): void;
   recentPollRuns(limit: number, kind?: PollRun['kind']): PollRun[];
+  /** Poll runs started since a time, summed per kind (reports). */
+  pollRunSummary(since: number): PollRunSummary[];
   insertPollObservation(o: PollObservation): void;
   observationsForUser(userID: string, since: number, limit: number): PollObservation[];
 

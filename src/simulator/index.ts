@@ -1,0 +1,10 @@
+export { startSimulator } from './simulator.js';
+export type { Simulator } from './simulator.js';
+export { OPENIM_VERSIONS, resolveSimulatorOptions } from './options.js';
+export type { Faults, FaultsPatch, OpenImVersion, ResolvedSimulatorOptions, SimulatorOptions, WorkloadOptions } from './options.js';
+export type { ConnectionInfo, UserView } from './simulator-core.js';
+export type { PresenceTruth } from './presence-model.js';
+export { DROP_REASONS } from './counters.js';
+export type { DropReason, SimulatorCounters } from './counters.js';
+export { CONTROL_ROUTES } from './control-api.js';
+export type { BuiltWebhook } from './gateway.js';
