@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerCheckConfigCommand } from './check-config-command.js';
+import { registerDemoCommand } from './demo-command.js';
 import { registerDoctorCommand } from './doctor-command.js';
 import { registerMismatchesCommand } from './mismatches-command.js';
 import { registerReportCommand } from './report-command.js';
@@ -12,6 +13,7 @@ export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   registerRunCommand,
+  registerDemoCommand,
   registerCheckConfigCommand,
   registerReportCommand,
   registerUserCommand,

@@ -1,0 +1,152 @@
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import closeWithGrace from 'close-with-grace';
+import { configSchema } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
+import { startDaemon } from '../daemon/daemon.js';
+import { createLogger } from '../logging/logger.js';
+import { startSimulator } from '../simulator/index.js';
+
+interface DemoOptions {
+  port: number;
+  users: number;
+  loss: number;
+  episodeAfter: number;
+  dataDir?: string;
+  seed: number;
+  verbose: boolean;
+}
+
+function integer(min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}.`);
+    return n;
+  };
+}
+
+function probability(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a probability from 0 to 1.');
+  return n;
+}
+
+/**
+ * `demo`: the daemon, the built-in OpenIM simulator (realistic churn, lossy webhooks) and the dashboard, with a
+ * scripted episode: a gateway crashes, later OpenIM is "downgraded" to v3.8.1 and its presence webhooks stop.
+ */
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('Run the daemon against the built-in OpenIM simulator and open the dashboard (what `npm start` runs)')
+    .addOption(new Option('--port <p>', 'port of the dashboard and /v1 API on 127.0.0.1').argParser(integer(0, 65535)).default(10080))
+    .addOption(new Option('--users <n>', 'simulated users').argParser(integer(10, 1_000_000)).default(1000))
+    .addOption(new Option('--loss <p>', 'share of webhooks the simulator loses').argParser(probability).default(0.2))
+    .addOption(new Option('--episode-after <s>', 'seconds before the scripted gateway crash (v3.8.1 mode follows after as long again)').argParser(integer(10, 86_400)).default(120))
+    .addOption(new Option('--data-dir <dir>', 'keep the database here instead of a temporary folder removed on exit'))
+    .addOption(new Option('--seed <s>', 'simulator seed').argParser(integer(0, 2 ** 32 - 1)).default(42))
+    .option('--verbose', 'log at info level instead of warn', false)
+    .action(async (opts: DemoOptions) => {
+      await runDemo(opts);
+    });
+}
+
+/** A free loopback port, for `--port 0`. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function runDemo(opts: DemoOptions): Promise<void> {
+  const port = opts.port === 0 ? await freePort() : opts.port;
+  const tempDir = opts.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'openim-presence-demo-')) : undefined;
+  const dataDir = opts.dataDir ?? tempDir!;
+  const pathSecret = randomBytes(12).toString('hex');
+  const log = createLogger({ level: opts.verbose ? 'info' : 'warn', pretty: 'auto', secrets: [pathSecret] });
+
+  const sim = await startSimulator({
+    users: opts.users,
+    gateways: 3,
+    seed: opts.seed,
+    loss: opts.loss,
+    duplication: 0.02,
+    reorderMs: 500,
+    // The daemon serves webhooks on its API port; connections made before it listens lose their webhooks.
+    webhookUrl: `http://127.0.0.1:${port}/${pathSecret}`,
+    workload: { onlineFraction: 0.1, sessionMeanMs: 180_000, multiDeviceProb: 0.2, samePlatformProb: 0.05, reconnectOnCrash: false },
+  }).catch((err: unknown) => {
+    process.stderr.write(`demo: the simulator could not start: ${(err as Error).message}\n`);
+    return undefined;
+  });
+  if (!sim) {
+    process.exitCode = 1;
+    return;
+  }
+  const config: Config = configSchema.parse({
+    openim: { apiUrl: sim.apiUrl, secret: sim.secret, adminUserID: sim.adminUserID },
+    webhook: { host: '127.0.0.1', port, pathSecret },
+    api: { host: '127.0.0.1', port },
+    store: { path: join(dataDir, 'presence.db') },
+    poll: { intervalSeconds: 5, coverageSeconds: 30, discoveryIntervalSeconds: 600 },
+    reconcile: { massGuardMinUsers: 20, massGuardHoldMs: 45_000, healthWindowMinutes: 5 },
+    log: { level: opts.verbose ? 'info' : 'warn' },
+  });
+  let daemon;
+  try {
+    daemon = await startDaemon(config, { logger: log });
+  } catch (err) {
+    process.stderr.write(`demo: the daemon could not start on 127.0.0.1:${port}: ${(err as Error).message} (try --port 0)\n`);
+    await sim.close();
+    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+    process.exitCode = 1;
+    return;
+  }
+
+  const episode = opts.episodeAfter * 1000;
+  const timers = [
+    setTimeout(() => {
+      sim.crashGateway(0);
+      process.stdout.write(`[demo] gateway 0 crashed: its users vanish from the live view and no offline webhooks come\n`);
+    }, episode),
+    setTimeout(() => {
+      sim.setFaults({ version: '3.8.1' });
+      process.stdout.write(`[demo] OpenIM now behaves like v3.8.1: no presence webhooks at all; watch webhook health go silent\n`);
+    }, 2 * episode),
+  ];
+  process.stdout.write(
+    [
+      '',
+      `  openim-presence demo: ${opts.users} simulated users, ${Math.round(opts.loss * 100)} % of webhooks lost`,
+      '',
+      `  Dashboard   ${daemon.apiUrl}/`,
+      `  Events      ${daemon.apiUrl}/v1/events   (SSE with Accept: text/event-stream)`,
+      `  Health      ${daemon.apiUrl}/v1/health`,
+      `  Simulator   ${sim.apiUrl}  (control: ${sim.controlUrl})`,
+      `  Data        ${dataDir}${tempDir ? ' (removed on exit)' : ''}`,
+      '',
+      `  In ${opts.episodeAfter} s a gateway crashes; ${opts.episodeAfter} s later OpenIM stops sending presence webhooks (v3.8.1).`,
+      '  Press Ctrl-C to stop.',
+      '',
+    ].join('\n') + '\n',
+  );
+
+  closeWithGrace({ delay: 10_000, onSecondSignal: () => process.exit(130) }, async () => {
+    for (const t of timers) clearTimeout(t);
+    process.stdout.write('[demo] stopping\n');
+    await daemon.close();
+    await sim.close();
+    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+  });
+}
