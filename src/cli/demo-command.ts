@@ -85,7 +85,15 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     reorderMs: 500,
     // The daemon serves webhooks on its API port; connections made before it listens lose their webhooks.
     webhookUrl: `http://127.0.0.1:${port}/${pathSecret}`,
-    workload: { onlineFraction: 0.1, sessionMeanMs: 180_000, multiDeviceProb: 0.2, samePlatformProb: 0.05, reconnectOnCrash: false },
+    // Nobody online at start (so every connection has its webhook), then churn that settles near 10 % online.
+    workload: {
+      onlineFraction: 0,
+      connectRatePerSec: (opts.users * 0.1) / 90,
+      sessionMeanMs: 90_000,
+      multiDeviceProb: 0.2,
+      samePlatformProb: 0.05,
+      reconnectOnCrash: false,
+    },
   }).catch((err: unknown) => {
     process.stderr.write(`demo: the simulator could not start: ${(err as Error).message}\n`);
     return undefined;

@@ -1,5 +1,5 @@
 import { BlockList, isIPv6 } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventBus } from '../engine/event-bus.js';
 import type { IngestItem, IngestResult } from '../engine/presence-engine.js';
@@ -49,9 +49,11 @@ function allowed(list: BlockList, address: string): boolean {
   return list.check(address, 'ipv4');
 }
 
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Compares digests, so neither the content nor the length of the secret shows in the time taken. */
 function secretMatches(expected: Buffer, given: string): boolean {
-  const g = Buffer.from(given);
-  return g.length === expected.length && timingSafeEqual(g, expected);
+  return timingSafeEqual(digest(given), expected);
 }
 
 /**
@@ -59,7 +61,7 @@ function secretMatches(expected: Buffer, given: string): boolean {
  * created with `ignoreDuplicateSlashes: true` (a trailing `/` on OpenIM's url gives `//`).
  */
 export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesOptions): void {
-  const expected = Buffer.from(opts.pathSecret);
+  const expected = digest(opts.pathSecret);
   const allowlist = buildAllowlist(opts.allowlist);
   const now = opts.now ?? Date.now;
 
@@ -68,15 +70,9 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
     return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(webhookErrorBody(errMsg));
   };
 
-  const handle = async (req: FastifyRequest, reply: FastifyReply, secret: string, commandParam: string | undefined): Promise<FastifyReply> => {
+  const handle = async (req: FastifyRequest, reply: FastifyReply, commandParam: string | undefined): Promise<FastifyReply> => {
     const started = performance.now();
-    if (!secretMatches(expected, secret)) {
-      reply.callNotFound();
-      return reply;
-    }
-    if (allowlist && !allowed(allowlist, req.socket.remoteAddress ?? '')) {
-      return reject(reply, commandParam ?? '', 'forbidden', 403, 'source address not allowed');
-    }
+    // The secret and the source address were checked before the body was read (the onRequest hook below).
     const command = commandParam ?? (req.query as Record<string, unknown>).command;
     if (typeof command !== 'string' || !isWebhookCommand(command)) {
       return reject(reply, typeof command === 'string' ? command.slice(0, 64) : '', 'unknown_command', 404, `unknown callback command ${JSON.stringify(command ?? null).slice(0, 80)}`);
@@ -127,10 +123,21 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
       app.log.error({ err }, 'webhook handler failed');
       return reply.code(500).header('content-type', 'application/json; charset=utf-8').send(webhookErrorBody('internal error', 500));
     });
-    scope.post<{ Params: { secret: string; command: string } }>('/:secret/:command', (req, reply) =>
-      handle(req, reply, req.params.secret, req.params.command),
-    );
-    scope.post<{ Params: { secret: string } }>('/:secret', (req, reply) => handle(req, reply, req.params.secret, undefined));
+    // Before the body is read: a wrong secret looks like any unknown path (even with an oversized or non-JSON body),
+    // and a refused source address gets 403 without its body being parsed.
+    scope.addHook('onRequest', async (req, reply) => {
+      if (req.method !== 'POST') return;
+      const { secret = '', command = '' } = req.params as { secret?: string; command?: string };
+      if (!secretMatches(expected, secret)) {
+        reply.callNotFound();
+        return reply;
+      }
+      if (allowlist && !allowed(allowlist, req.socket.remoteAddress ?? '')) {
+        return reject(reply, command.slice(0, 64), 'forbidden', 403, 'source address not allowed');
+      }
+    });
+    scope.post<{ Params: { secret: string; command: string } }>('/:secret/:command', (req, reply) => handle(req, reply, req.params.command));
+    scope.post<{ Params: { secret: string } }>('/:secret', (req, reply) => handle(req, reply, undefined));
     // `openim-presence doctor` checks that this listener answers at its public URL: records nothing, emits nothing.
     scope.get<{ Params: { secret: string } }>('/:secret/_doctor', (req, reply) => {
       if (!secretMatches(expected, req.params.secret)) {
