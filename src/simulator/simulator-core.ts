@@ -101,10 +101,9 @@ export class SimulatorCore {
             connect: (user, platformID, gateway) => this.connectIndex(user, platformID, gateway),
             disconnect: (conn) => this.disconnectConnection(conn),
             seedConnection: (user, platformID, gateway, pushedAt) => {
-              const conn = this.model.add(user, platformID, gateway, pushedAt);
+              this.model.add(user, platformID, gateway, pushedAt);
               this.gateways[gateway]!.seed(user, pushedAt);
               this.model.redisSeed(user, platformID, Math.floor(pushedAt / 1000) + REDIS_ONLINE_EXPIRE_SECONDS);
-              return conn;
             },
           });
     for (const g of this.currentFaults.crashedGateways) this.crashGateway(g);
