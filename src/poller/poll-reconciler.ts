@@ -8,6 +8,7 @@ import { platformName } from '../openim/platforms.js';
 import type { OpenDisagreement, ReconcileOptions } from '../reconciler/reconciler.js';
 import { isMassDisagreement, judgeConfirm, judgePoll } from '../reconciler/reconciler.js';
 import type { Store } from '../store/store.js';
+import { startedPollRun } from './poll-run.js';
 
 export interface PollReconcilerOptions extends ReconcileOptions {
   confirmDelayMs: number;
@@ -311,19 +312,7 @@ export class PollReconciler {
   /** Rule 4: the targeted re-poll. Returns the number of corrections published. */
   async confirm(userIDs: readonly string[]): Promise<CycleStats> {
     const startedAt = this.now();
-    const runID = this.store.insertPollRun({
-      kind: 'confirm',
-      startedAt,
-      endedAt: null,
-      usersPolled: 0,
-      requests: 0,
-      errors: 0,
-      disagreements: 0,
-      confirmations: 0,
-      corrections: 0,
-      overBudget: false,
-      note: '',
-    });
+    const runID = this.store.insertPollRun(startedPollRun('confirm', startedAt));
     const stats: CycleStats = { usersPolled: 0, requests: 0, errors: 0, disagreements: 0, confirmations: 0, corrections: 0, transients: 0, guarded: 0 };
     let result;
     try {

@@ -7,6 +7,7 @@ import type { OpenImApi } from '../openim/types.js';
 import type { Store } from '../store/store.js';
 import { cronForInterval } from './cron-expression.js';
 import type { PollPlanner } from './poll-planner.js';
+import { startedPollRun } from './poll-run.js';
 import type { PollReconciler } from './poll-reconciler.js';
 
 export interface PollSchedulerOptions {
@@ -104,19 +105,7 @@ export class PollScheduler {
       ? `over budget: ${plan.requests} requests needed, budget ${plan.budget} per interval; ${plan.cut} users of the rotation deferred`
       : '';
     if (plan.overBudget) this.log.warn({ requests: plan.requests, budget: plan.budget, deferred: plan.cut }, 'poll cycle does not fit its request budget');
-    const runID = this.store.insertPollRun({
-      kind: 'cycle',
-      startedAt,
-      endedAt: null,
-      usersPolled: 0,
-      requests: 0,
-      errors: 0,
-      disagreements: 0,
-      confirmations: 0,
-      corrections: 0,
-      overBudget: plan.overBudget,
-      note,
-    });
+    const runID = this.store.insertPollRun(startedPollRun('cycle', startedAt, plan.overBudget, note));
     try {
       const stats = await this.reconciler.pollCycle(plan.userIDs, runID);
       const failedAll = plan.userIDs.length > 0 && stats.usersPolled === 0 && stats.errors > 0;
