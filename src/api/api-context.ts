@@ -5,6 +5,7 @@ import type { PresenceEngine } from '../engine/presence-engine.js';
 import type { HealthService } from '../health/health-service.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { PollScheduler } from '../poller/poll-scheduler.js';
+import type { PushControl } from '../push/push-dispatcher.js';
 import type { Store } from '../store/store.js';
 
 /** What the HTTP routes may use. Built once by the composition root. */
@@ -19,6 +20,8 @@ export interface ApiContext {
   metrics: Metrics;
   log: Logger;
   now: () => number;
+  /** Push delivery to configured subscribers (the /v1/subscribers endpoints); absent: none are listed. */
+  push?: PushControl;
   /** Cleanup hooks run when the API server closes (e.g. ending SSE connections). */
   onClose: (fn: () => void | Promise<void>) => void;
 }

@@ -1,9 +1,19 @@
-import type { FastifyInstance } from 'fastify';
+/**
+ * `GET /v1/events`: the event stream for subscribers. One route, two forms chosen by the Accept header:
+ * - `Accept: text/event-stream` → Server-Sent Events (see event-stream.ts for the wire format), resuming from
+ *   `Last-Event-ID` or `?after=` (without either it starts at the head: new events only);
+ * - otherwise JSON pages `{ events, next, head }` with `?after=&limit=&wait=` (long poll up to `wait` seconds).
+ * Both take `users=` and `types=` filters (comma-separated) and answer 410 for a cursor older than retention.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EventType, PresenceEvent } from '../domain.js';
 import { EVENT_TYPES, eventToJson } from '../domain.js';
 import type { EventBus } from '../engine/event-bus.js';
 import { ApiError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import type { ApiContext } from './api-context.js';
+import type { StreamStart } from './event-stream.js';
+import { EventStreamHub, wantsEventStream } from './event-stream.js';
 import { intParam } from './http-errors.js';
 
 export interface EventsRoutesOptions {
@@ -11,6 +21,10 @@ export interface EventsRoutesOptions {
   bus: EventBus;
   maxPageSize: number;
   maxWaitSeconds: number;
+  /** Serves `Accept: text/event-stream` requests; without it every request gets JSON pages. */
+  stream?: EventStreamHub;
+  /** Aborted when the server closes: pending long polls answer at once. */
+  closing?: AbortSignal;
 }
 
 export function parseListParam(value: unknown, name: string, maxItems = 1000): string[] {
@@ -44,25 +58,86 @@ export function assertCursorRetained(store: Store, after: number): void {
   }
 }
 
-/** Waits until an event after `after` is committed, or `ms` passes. */
-export function waitForEvents(bus: EventBus, store: Store, after: number, ms: number): Promise<void> {
-  if (ms <= 0 || store.headSeq() > after) return Promise.resolve();
+/** Waits until an event after `after` is committed, `ms` passes or `signal` aborts. */
+export function waitForEvents(bus: EventBus, store: Store, after: number, ms: number, signal?: AbortSignal): Promise<void> {
+  if (ms <= 0 || store.headSeq() > after || signal?.aborted === true) return Promise.resolve();
   return new Promise((resolve) => {
     const off = bus.on('events:committed', (evs: PresenceEvent[]) => {
       if (evs.some((e) => e.seq > after)) finish();
     });
     const timer = setTimeout(finish, ms);
+    signal?.addEventListener('abort', finish, { once: true });
     function finish(): void {
       clearTimeout(timer);
       off();
+      signal?.removeEventListener('abort', finish);
       resolve();
     }
+  });
+}
+
+/**
+ * Where an event stream starts: `Last-Event-ID` (what an EventSource sends when it reconnects) wins over `?after=`;
+ * with neither, the head (new events only). Throws 400 for a malformed or future cursor and 410 for an expired one.
+ */
+export function streamStart(req: FastifyRequest, store: Store): StreamStart {
+  const q = req.query as Record<string, unknown>;
+  const users = parseListParam(q.users, 'users');
+  const types = parseTypes(q.types);
+  const header = req.headers['last-event-id'];
+  const lastEventID = typeof header === 'string' ? header.trim() : '';
+  const head = store.headSeq();
+  let cursor: number;
+  if (lastEventID !== '') cursor = intParam(lastEventID, 'Last-Event-ID', 0, 0, Number.MAX_SAFE_INTEGER);
+  else if (q.after !== undefined && q.after !== '') cursor = intParam(q.after, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
+  else cursor = head;
+  if (cursor > head) {
+    throw new ApiError(
+      'OPR_ERR_BAD_REQUEST',
+      400,
+      `cursor ${cursor} is ahead of the stream head ${head}: it belongs to another or a reset event log; take a snapshot with GET /v1/presence and resume from its seq`,
+      { head },
+    );
+  }
+  assertCursorRetained(store, cursor);
+  return { cursor, filter: { users, types } };
+}
+
+/** Registers `GET /v1/events` (JSON pages and SSE) with what the API context provides. */
+export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const api = ctx.config.api;
+  const stream = new EventStreamHub({
+    store: ctx.store,
+    bus: ctx.bus,
+    log: ctx.log.child({ component: 'sse' }),
+    heartbeatMs: api.sseHeartbeatSeconds * 1000,
+    maxConnections: api.maxSseConnections,
+    maxBufferedBytes: api.sseMaxBufferedBytes,
+    gauge: ctx.metrics.sseConnections,
+    registry: ctx.metrics.registry,
+  });
+  const closing = new AbortController();
+  ctx.onClose(() => {
+    closing.abort();
+    stream.closeAll();
+  });
+  registerEventPageRoute(app, {
+    store: ctx.store,
+    bus: ctx.bus,
+    maxPageSize: api.maxPageSize,
+    maxWaitSeconds: api.maxWaitSeconds,
+    stream,
+    closing: closing.signal,
   });
 }
 
 /** `GET /v1/events?after=&limit=&wait=&users=&types=` as JSON pages (long poll up to `wait` seconds). */
 export function registerEventPageRoute(app: FastifyInstance, opts: EventsRoutesOptions): void {
   app.get('/v1/events', async (req, reply) => {
+    if (opts.stream && wantsEventStream(req.headers.accept)) {
+      opts.stream.open(req, reply, streamStart(req, opts.store));
+      return reply;
+    }
     const q = req.query as Record<string, unknown>;
     const after = intParam(q.after, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(q.limit, 'limit', 100, 1, opts.maxPageSize);
@@ -73,8 +148,8 @@ export function registerEventPageRoute(app: FastifyInstance, opts: EventsRoutesO
     const filter = { users, types };
     let page = opts.store.scanEvents(after, limit, filter);
     const deadline = Date.now() + wait * 1000;
-    while (page.events.length === 0 && Date.now() < deadline && !req.raw.destroyed) {
-      await waitForEvents(opts.bus, opts.store, page.scannedTo, deadline - Date.now());
+    while (page.events.length === 0 && Date.now() < deadline && !req.raw.destroyed && opts.closing?.aborted !== true) {
+      await waitForEvents(opts.bus, opts.store, page.scannedTo, deadline - Date.now(), opts.closing);
       page = opts.store.scanEvents(page.scannedTo, limit, filter);
     }
     const head = opts.store.headSeq();

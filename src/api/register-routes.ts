@@ -1,19 +1,20 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from './api-context.js';
-import { registerEventPageRoute } from './events-routes.js';
+import { registerAuth } from './auth.js';
+import { registerEventRoutes } from './events-routes.js';
 import { registerMetricsRoute } from './metrics-route.js';
 import { registerOpsRoutes } from './ops-routes.js';
+import { registerPresenceRoutes } from './presence-routes.js';
 import { registerStatsRoutes } from './stats-routes.js';
+import { registerSubscriberRoutes } from './subscriber-routes.js';
 import { registerDashboardRoutes } from '../dashboard/dashboard-routes.js';
 
 /** Mounts every /v1 route, the dashboard and the probes on the API server. One line per area. */
 export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  registerEventPageRoute(app, {
-    store: ctx.store,
-    bus: ctx.bus,
-    maxPageSize: ctx.config.api.maxPageSize,
-    maxWaitSeconds: ctx.config.api.maxWaitSeconds,
-  });
+  registerAuth(app, ctx);
+  registerEventRoutes(app, ctx);
+  registerPresenceRoutes(app, ctx);
+  registerSubscriberRoutes(app, ctx);
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', (_req, reply) => {
     const r = ctx.health.ready();

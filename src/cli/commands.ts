@@ -6,6 +6,8 @@ import { registerMismatchesCommand } from './mismatches-command.js';
 import { registerReportCommand } from './report-command.js';
 import { registerRunCommand } from './run-command.js';
 import { registerSimulateCommand } from './simulate-command.js';
+import { registerSubscribersCommand } from './subscribers-command.js';
+import { registerTailCommand } from './tail-command.js';
 import { registerUserCommand } from './user-command.js';
 
 /** Each CLI command lives in its own file and registers itself on the program. */
@@ -20,4 +22,6 @@ export const COMMANDS: RegisterCommand[] = [
   registerMismatchesCommand,
   registerDoctorCommand,
   registerSimulateCommand,
+  registerTailCommand,
+  registerSubscribersCommand,
 ];

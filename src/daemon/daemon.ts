@@ -21,6 +21,8 @@ import type { OpenImApi } from '../openim/types.js';
 import { PollPlanner } from '../poller/poll-planner.js';
 import { PollReconciler } from '../poller/poll-reconciler.js';
 import { PollScheduler } from '../poller/poll-scheduler.js';
+import type { PushTuning } from '../push/push-dispatcher.js';
+import { PushDispatcher } from '../push/push-dispatcher.js';
 import type { ReconcileOptions } from '../reconciler/reconciler.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
@@ -30,6 +32,8 @@ export interface DaemonDeps {
   now?: () => number;
   /** OpenIM's API; by default the axios client built from `config.openim`. */
   openim?: OpenImApi;
+  /** Push delivery timing (retry backoff); defaults suit production. */
+  push?: PushTuning;
 }
 
 export interface Daemon {
@@ -155,18 +159,32 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreDuplicateSlashes: true, ignoreTrailingSlash: true },
     bodyLimit: config.webhook.bodyLimitBytes,
-    forceCloseConnections: true,
+    // Idle keep-alive sockets close at once; requests in flight are answered (their commits still run).
+    forceCloseConnections: 'idle',
   } as const;
 
-  const api = Fastify(fastifyOptions);
+  // The API cuts its connections on close (SSE streams and long polls would otherwise hold shutdown).
+  const api = Fastify({ ...fastifyOptions, forceCloseConnections: shared ? 'idle' : true });
   installApiErrorHandler(api);
   const closeHooks: (() => void | Promise<void>)[] = [];
   api.addHook('preClose', async () => {
     await Promise.allSettled(closeHooks.map(async (fn) => fn()));
   });
-  registerApiRoutes(api, { config, store, engine, bus, health, poller, metrics, log, now, onClose: (fn) => closeHooks.push(fn) });
+  const push = new PushDispatcher({ ...deps.push, subscribers: config.subscribers, store, bus, log: log.child({ component: 'push' }), now });
+  registerApiRoutes(api, { config, store, engine, bus, health, poller, metrics, log, now, push, onClose: (fn) => closeHooks.push(fn) });
 
   const webhook = shared ? api : Fastify(fastifyOptions);
+  // Webhook requests in flight: on shutdown they are answered (after their commit) before sockets are closed.
+  let webhooksInFlight = 0;
+  const isWebhookRequest = (url: string): boolean => url.startsWith(`/${pathSecret}`);
+  webhook.addHook('onRequest', (req, _reply, done) => {
+    if (isWebhookRequest(req.url)) webhooksInFlight++;
+    done();
+  });
+  webhook.addHook('onResponse', (req, _reply, done) => {
+    if (isWebhookRequest(req.url)) webhooksInFlight--;
+    done();
+  });
   registerWebhookRoutes(webhook, { pathSecret, allowlist: config.webhook.allowlist, submit: (i) => committer.submit(i), bus, now });
 
   // Held offlines take effect when their settle window ends.
@@ -206,6 +224,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   }
 
   poller?.start();
+  push.start();
   const apiUrl = urlOf(api);
   const webhookUrl = `${urlOf(webhook)}/${pathSecret}`;
   log.info(
@@ -217,10 +236,18 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       log.info('shutting down: closing listeners');
-      await webhook.close();
+      const webhookClosed = webhook.close();
       if (!shared) await api.close();
+      const drainUntil = Date.now() + 10_000;
+      while (webhooksInFlight > 0 && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 10));
+      // Keep-alive sockets that went idle after close() began would otherwise linger until their timeout.
+      webhook.server.closeAllConnections();
+      if (shared) api.server.closeAllConnections();
+      await webhookClosed;
       log.info('shutting down: stopping the poller');
       await poller?.close();
+      log.info('shutting down: stopping push delivery');
+      await push.close();
       openim?.close();
       log.info('shutting down: committing queued webhooks');
       committer.close();

@@ -130,7 +130,10 @@ export class PresenceEngine {
   }
 
   /** Runs `fn` in one transaction; staged key states are applied to memory only after the commit. */
-  private unitOfWork<T>(fn: (stage: (k: KeyState) => void, publish: (e: NewPresenceEvent) => PresenceEvent) => T): T {
+  private unitOfWork<T>(
+    fn: (stage: (k: KeyState) => void, publish: (e: NewPresenceEvent) => PresenceEvent) => T,
+    beforeCommit?: () => void,
+  ): T {
     const staged = new Map<string, KeyState>();
     const published: PresenceEvent[] = [];
     // Versions assigned inside the transaction; applied to memory after commit.
@@ -158,7 +161,11 @@ export class PresenceEngine {
       published.push(ev);
       return ev;
     };
-    const result = this.store.transaction(() => fn(stage, publish));
+    const result = this.store.transaction(() => {
+      const r = fn(stage, publish);
+      beforeCommit?.();
+      return r;
+    });
     for (const k of staged.values()) this.setKey(k);
     for (const [u, v] of versions) this.userVersions.set(u, v);
     if (published.length > 0) this.bus.emit('events:committed', published);
@@ -168,8 +175,8 @@ export class PresenceEngine {
   /** Rule 1, 2, 5: records a batch of accepted webhooks in one transaction. */
   ingest(items: readonly IngestItem[]): IngestResult[] {
     const started = performance.now();
-    const newUsers: string[] = [];
-    const lateUpdates: { mismatchID: number; lateByMs: number; at: number; receiptID: number }[] = [];
+    const newUsers = new Set<string>();
+    const lateIDs: number[] = [];
     const results = this.unitOfWork((stage, publish) => {
       // Within the batch, later items must see earlier items' staged state.
       const local = new Map<string, KeyState>();
@@ -187,10 +194,7 @@ export class PresenceEngine {
           remoteAddress: item.remoteAddress,
         });
         if (receiptID === null) return 'duplicate';
-        if (!this.knownUsers.has(w.userID)) {
-          this.knownUsers.add(w.userID);
-          newUsers.push(w.userID);
-        }
+        if (!this.knownUsers.has(w.userID)) newUsers.add(w.userID);
         const id = keyOf(w.userID, w.platformID);
         const prev = local.get(id) ?? this.keys.get(id);
         const d = applyWebhook(
@@ -222,29 +226,35 @@ export class PresenceEngine {
             recordedAt: item.receivedAt,
             mismatchID: null,
           });
-        } else if (d.effect === 'late') {
-          lateUpdates.push({ mismatchID: d.mismatchID, lateByMs: d.lateByMs, at: item.receivedAt, receiptID });
+        } else if (d.effect === 'late' && this.markLate(d.mismatchID, d.lateByMs, item.receivedAt, receiptID)) {
+          lateIDs.push(d.mismatchID);
         }
         this.store.setReceiptEffect(receiptID, d.effect);
         return d.effect;
       });
+    }, () => {
+      // Tracked users are written in the same transaction; remembered only once it committed.
+      if (newUsers.size > 0) this.store.trackUsers([...newUsers], 'webhook', this.now());
     });
-    if (newUsers.length > 0) this.store.trackUsers(newUsers, 'webhook', this.now());
-    for (const u of lateUpdates) this.markLate(u.mismatchID, u.lateByMs, u.at, u.receiptID);
+    for (const u of newUsers) this.knownUsers.add(u);
+    for (const id of lateIDs) {
+      const m = this.store.getMismatch(id);
+      if (m) this.bus.emit('mismatch:recorded', m);
+    }
     this.bus.emit('commit:batch', { size: items.length, durationMs: performance.now() - started });
     return results;
   }
 
-  private markLate(mismatchID: number, lateByMs: number, at: number, receiptID: number): void {
+  /** Rule 5, inside the ingest transaction: the mismatch of a correction becomes late. */
+  private markLate(mismatchID: number, lateByMs: number, at: number, receiptID: number): boolean {
     const m = this.store.getMismatch(mismatchID);
-    if (!m) return;
+    if (!m) return false;
     const evidence: EvidenceItem[] = [
       ...m.evidence,
-      { at, what: 'receipt', ref: receiptID, detail: `the webhook arrived ${Math.round(lateByMs / 1000)} s after the correction` },
+      { at, what: 'receipt', ref: receiptID, detail: `the webhook arrived ${Math.round(lateByMs / 1000)} s after the first poll that saw the change` },
     ];
     this.store.updateMismatch(mismatchID, { kind: 'late_webhook', lateByMs, lateAt: at, evidence, updatedAt: this.now() });
-    const updated = this.store.getMismatch(mismatchID);
-    if (updated) this.bus.emit('mismatch:recorded', updated);
+    return true;
   }
 
   /** Rule 2: applies every held offline whose settle window has passed. Returns the number of keys settled. */

@@ -23,7 +23,8 @@ interface Pending<T, R> {
  */
 export class GroupCommitter<T, R> {
   private queue: Pending<T, R>[] = [];
-  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** The pending flush: a timeout (waiting for more items) or an immediate (a full batch). */
+  private timer: { kind: 'timeout'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | undefined;
   private closed = false;
 
   constructor(private readonly opts: GroupCommitOptions<T, R>) {}
@@ -49,14 +50,16 @@ export class GroupCommitter<T, R> {
   private flushSoon(now: boolean): void {
     if (this.timer !== undefined && !now) return;
     if (this.timer !== undefined) this.clearTimer();
-    if (now || this.opts.maxDelayMs === 0) this.timer = setImmediate(() => this.flush());
-    else this.timer = setTimeout(() => this.flush(), this.opts.maxDelayMs);
+    if (now || this.opts.maxDelayMs === 0) this.timer = { kind: 'immediate', handle: setImmediate(() => this.flush()) };
+    else this.timer = { kind: 'timeout', handle: setTimeout(() => this.flush(), this.opts.maxDelayMs) };
   }
 
   private clearTimer(): void {
     if (this.timer === undefined) return;
-    clearTimeout(this.timer as NodeJS.Timeout);
-    clearImmediate(this.timer as NodeJS.Immediate);
+    // Each handle is cleared by its own function: clearImmediate() given a timeout (or the reverse) is not a no-op
+    // on every runtime.
+    if (this.timer.kind === 'timeout') clearTimeout(this.timer.handle);
+    else clearImmediate(this.timer.handle);
     this.timer = undefined;
   }
 

@@ -226,6 +226,11 @@ export class SqliteStore implements Store {
       readEvents: d.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?'),
       eventsForUser: d.prepare('SELECT * FROM events WHERE user_id = ? AND recorded_at >= ? ORDER BY seq LIMIT ?'),
       eventsBetween: d.prepare('SELECT * FROM events WHERE recorded_at >= ? AND recorded_at < ? ORDER BY recorded_at, seq LIMIT ?'),
+      oldestEvent: d.prepare('SELECT * FROM events ORDER BY seq LIMIT 1'),
+      lastSeqRecordedBy: d.prepare('SELECT seq FROM events WHERE recorded_at <= ? ORDER BY recorded_at DESC, seq DESC LIMIT 1').pluck(),
+      lastKeyEventAtOrBefore: d.prepare('SELECT * FROM events WHERE user_id = ? AND seq <= ? AND platform_id = ? ORDER BY seq DESC LIMIT 1'),
+      firstKeyEventAfter: d.prepare('SELECT * FROM events WHERE user_id = ? AND seq > ? AND platform_id = ? ORDER BY seq LIMIT 1'),
+      userPresence: d.prepare('SELECT online, version FROM users WHERE user_id = ?'),
       headSeq: d.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").pluck(),
       getMeta: d.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: d.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
@@ -417,6 +422,30 @@ export class SqliteStore implements Store {
   prunedThroughSeq(): number {
     const v = this.s.getMeta.get('pruned_through_seq') as string | undefined;
     return v === undefined ? 0 : Number(v);
+  }
+
+  oldestEvent(): PresenceEvent | undefined {
+    const r = this.s.oldestEvent.get() as Row | undefined;
+    return r ? rowToEvent(r) : undefined;
+  }
+
+  lastSeqRecordedBy(time: number): number | null {
+    return numOrNull(this.s.lastSeqRecordedBy.get(time));
+  }
+
+  lastKeyEventAtOrBefore(userID: string, platformID: number, seq: number): PresenceEvent | undefined {
+    const r = this.s.lastKeyEventAtOrBefore.get(userID, seq, platformID) as Row | undefined;
+    return r ? rowToEvent(r) : undefined;
+  }
+
+  firstKeyEventAfter(userID: string, platformID: number, seq: number): PresenceEvent | undefined {
+    const r = this.s.firstKeyEventAfter.get(userID, seq, platformID) as Row | undefined;
+    return r ? rowToEvent(r) : undefined;
+  }
+
+  userPresence(userID: string): { online: boolean; version: number } | undefined {
+    const r = this.s.userPresence.get(userID) as Row | undefined;
+    return r ? { online: r.online === 1, version: num(r.version) } : undefined;
   }
 
   insertMismatch(m: NewMismatch): number {

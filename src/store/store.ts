@@ -145,6 +145,16 @@ export interface Store {
   headSeq(): number;
   /** The highest seq removed by retention (0 if none): a cursor below it cannot be resumed. */
   prunedThroughSeq(): number;
+  /** The oldest retained event, or undefined when the log is empty. */
+  oldestEvent(): PresenceEvent | undefined;
+  /** The seq of the last event recorded at or before a time (by recordedAt, then seq), or null when none is retained. */
+  lastSeqRecordedBy(time: number): number | null;
+  /** The last retained event of one key with seq <= `seq` ("how the state at that point was known"). */
+  lastKeyEventAtOrBefore(userID: string, platformID: number, seq: number): PresenceEvent | undefined;
+  /** The first event of one key with seq > `seq` (its type tells the state before it). */
+  firstKeyEventAfter(userID: string, platformID: number, seq: number): PresenceEvent | undefined;
+  /** The user-level state and version counter of one user, or undefined for a user never seen. */
+  userPresence(userID: string): { online: boolean; version: number } | undefined;
 
   // mismatches
   insertMismatch(m: NewMismatch): number;

@@ -208,7 +208,7 @@ describe('the presence engine', () => {
 
     // Blocked on src/engine/presence-engine.ts: ingest() adds a user to `knownUsers` inside the transaction but calls
     // trackUsers() after it, so a user whose first batch rolled back is never tracked by later webhooks.
-    it.fails('still tracks a user whose first webhook was in a batch that rolled back', () => {
+    it('still tracks a user whose first webhook was in a batch that rolled back', () => {
       const failing = failOn(store, 'setReceiptEffect');
       engine = make({}, failing.store);
       failing.armed = true;
@@ -298,7 +298,7 @@ describe('the presence engine', () => {
       // Blocked on src/engine/presence-engine.ts: markLate() runs after the ingest transaction, so the receipt and
       // the mismatch update are not one unit of work (design §4). A failure (or a crash) between the two leaves a
       // receipt whose effect is 'late' next to a mismatch that never became late.
-      it.fails('commits the late mark in the same transaction as the receipt', () => {
+      it('commits the late mark in the same transaction as the receipt', () => {
         now = T0 + 15_000;
         const { mismatchIDs } = engine.correct([correction()]);
         const failing = failOn(store, 'updateMismatch');

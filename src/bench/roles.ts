@@ -1,0 +1,114 @@
+/**
+ * Child-process roles shared by several benchmarks: the daemon itself and the bare `node:http` baseline.
+ * Also the in-process daemon starter used when a benchmark runs the daemon in the bench process.
+ */
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { ConfigInput } from '../config/schema.js';
+import { configSchema } from '../config/schema.js';
+import type { Daemon } from '../daemon/daemon.js';
+import { startDaemon } from '../daemon/daemon.js';
+import type { WorkerRole } from './workers.js';
+
+/** The path secret every bench daemon uses. */
+export const BENCH_PATH_SECRET = 'bench-path-secret-0123';
+
+/** OpenIM's success reply, byte for byte what the webhook listener sends. */
+export const WEBHOOK_OK_BODY = '{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}';
+
+export interface BenchDaemon {
+  daemon: Daemon;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a daemon on loopback (ports 0 unless given) with a fresh SQLite file in a temp directory, a silent logger
+ * and the given overrides (shallow per section). The store is the real one: WAL, synchronous=FULL, group commit.
+ */
+export async function startBenchDaemon(overrides: Partial<Record<keyof ConfigInput, Record<string, unknown>>> = {}): Promise<BenchDaemon> {
+  const dir = mkdtempSync(join(tmpdir(), 'opr-bench-'));
+  const o = overrides as Record<string, Record<string, unknown> | undefined>;
+  const input = {
+    ...overrides,
+    openim: { secret: 'openIM123', ...o.openim },
+    webhook: { host: '127.0.0.1', port: 0, pathSecret: BENCH_PATH_SECRET, ...o.webhook },
+    api: { host: '127.0.0.1', port: 0, ...o.api },
+    store: { path: join(dir, 'presence.db'), ...o.store },
+    poll: { enabled: false, ...o.poll },
+    log: { level: 'silent', pretty: 'never', ...o.log },
+  };
+  const config = configSchema.parse(input);
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(config, { logger: pino({ level: 'silent' }) });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    daemon,
+    close: async () => {
+      await daemon.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface DaemonReady {
+  webhookUrl: string;
+  apiUrl: string;
+}
+
+/** Role `daemon`: arg = config overrides (see startBenchDaemon). Command `counts` → receipts and head seq. */
+export async function daemonRole(arg: unknown): Promise<WorkerRole> {
+  const d = await startBenchDaemon(arg ?? {});
+  const ready: DaemonReady = { webhookUrl: d.daemon.webhookUrl, apiUrl: d.daemon.apiUrl };
+  return {
+    ready,
+    commands: {
+      counts: () => ({ receipts: d.daemon.store.countReceipts(), head: d.daemon.store.headSeq() }),
+    },
+    close: () => d.close(),
+  };
+}
+
+export interface BareServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A bare node:http server that reads the body and answers the webhook reply: the physical limit of this machine. */
+export async function startBareServer(): Promise<BareServer> {
+  const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_OK_BODY)) };
+  const server = http.createServer((req, res) => {
+    req.on('data', () => undefined);
+    req.on('end', () => {
+      res.writeHead(200, headers);
+      res.end(WEBHOOK_OK_BODY);
+    });
+  });
+  server.keepAliveTimeout = 72_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/${BENCH_PATH_SECRET}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Role `bare`: ready = { webhookUrl } (same path layout as the daemon, so the load is identical). */
+export async function bareRole(): Promise<WorkerRole> {
+  const s = await startBareServer();
+  return { ready: { webhookUrl: s.url, apiUrl: '' } satisfies DaemonReady, close: () => s.close() };
+}

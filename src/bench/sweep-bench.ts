@@ -1,0 +1,313 @@
+/**
+ * Benchmark 2, sweep: one full poll cycle over N tracked users (10 % online) against the built-in simulator.
+ *
+ * Three processes: this one orchestrates; the simulator runs in a child (role `sim`) so its CPU is not ours; the
+ * measured poll machinery runs in another child (role `sweep`) with the real parts wired as the composition root
+ * wires them (SqliteStore, PresenceEngine, PollPlanner, PollReconciler, PollScheduler, the axios OpenIM client), so
+ * its CPU time (process.cpuUsage around the cycle) and RSS (delta from before the users were tracked) are ours alone.
+ *
+ * Steady state: every 10th user is connected in the simulator (platforms iOS, Android, Web in turn, no churn, no
+ * webhooks) and the daemon's store holds the same keys online, as after webhooks were received, so the cycle
+ * measures the regular work: plan, poll everyone (coverageSeconds = intervalSeconds), verify 10 % online keys.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import type { KeyState } from '../domain.js';
+import { EventBus } from '../engine/event-bus.js';
+import { PresenceEngine } from '../engine/presence-engine.js';
+import { createOpenImClient } from '../openim/openim-client.js';
+import { PollPlanner } from '../poller/poll-planner.js';
+import { PollReconciler } from '../poller/poll-reconciler.js';
+import { PollScheduler } from '../poller/poll-scheduler.js';
+import { startSimulator } from '../simulator/index.js';
+import { SqliteStore } from '../store/sqlite-store.js';
+import type { BenchOutput, Figure } from './report.js';
+import { fig, fmtNumber } from './report.js';
+import type { EldStats } from './stats.js';
+import { mergeEld } from './stats.js';
+import type { WorkerRole } from './workers.js';
+import { startWorker, withProfile } from './workers.js';
+
+export interface SweepOptions {
+  /** Tracked-user counts, one cycle each. */
+  sizes: number[];
+  /** One user in this many is online (10 → 10 %). */
+  onlineEvery: number;
+  batchSize: number;
+  concurrency: number;
+  gateways: number;
+  /** Write a CPU profile of each measured cycle here. */
+  profileDir?: string;
+}
+
+export const SWEEP_FULL: SweepOptions = { sizes: [100_000, 1_000_000], onlineEvery: 10, batchSize: 500, concurrency: 8, gateways: 2 };
+export const SWEEP_QUICK: SweepOptions = { sizes: [10_000, 100_000], onlineEvery: 10, batchSize: 500, concurrency: 8, gateways: 2 };
+
+const CPU_TARGET_US = 5;
+const RSS_TARGET_B = 300;
+const PLATFORMS = [1, 2, 5] as const;
+
+/** The platform user `i` (1-based) is online on, or undefined when offline. Shared by both sides. */
+export function onlinePlatformOf(i: number, every: number): number | undefined {
+  return i % every === 0 ? PLATFORMS[(i / every) % PLATFORMS.length] : undefined;
+}
+
+export interface SimReady {
+  apiUrl: string;
+  secret: string;
+  adminUserID: string;
+  online: number;
+  setupMs: number;
+}
+
+interface SimArg {
+  users: number;
+  onlineEvery: number;
+  gateways: number;
+}
+
+/** Role `sim`: the simulator with every `onlineEvery`-th user connected, no workload, no webhooks. */
+export async function simRole(arg: unknown): Promise<WorkerRole> {
+  const a = arg as SimArg;
+  const started = performance.now();
+  const sim = await startSimulator({ users: a.users, gateways: a.gateways, workload: false, seed: 1 });
+  let online = 0;
+  for (let i = a.onlineEvery; i <= a.users; i += a.onlineEvery) {
+    sim.connect(`u${i}`, onlinePlatformOf(i, a.onlineEvery)!);
+    online++;
+  }
+  const ready: SimReady = { apiUrl: sim.apiUrl, secret: sim.secret, adminUserID: sim.adminUserID, online, setupMs: performance.now() - started };
+  return { ready, commands: { counters: () => sim.counters().api }, close: () => sim.close() };
+}
+
+interface SweepArg extends SimArg {
+  apiUrl: string;
+  secret: string;
+  adminUserID: string;
+  batchSize: number;
+  concurrency: number;
+}
+
+export interface SweepSetup {
+  tracked: number;
+  onlineKeys: number;
+  setupMs: number;
+  rssBaseline: number;
+}
+
+export interface SweepCycle {
+  wallMs: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  usersPolled: number;
+  requests: number;
+  errors: number;
+  disagreements: number;
+  rssBaseline: number;
+  rssAfterCycle: number;
+  /** After a forced GC (when --expose-gc is on): what stays. */
+  rssAfterGc: number | null;
+  heapUsedAfterCycle: number;
+  /** Live heap after a forced GC (when --expose-gc is on). */
+  heapUsedAfterGc: number | null;
+  maxRssKb: number;
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/**
+ * Role `sweep`: the measured side. `setup` tracks the users and seeds the online keys; `cycle` runs one poll cycle
+ * through PollScheduler.runCycle() and reports wall time, CPU and RSS.
+ */
+export function sweepRole(arg: unknown): Promise<WorkerRole> {
+  const a = arg as SweepArg;
+  const dir = mkdtempSync(join(tmpdir(), 'opr-bench-sweep-'));
+  const log = pino({ level: 'silent' });
+  gc();
+  const rssBaseline = process.memoryUsage().rss;
+  let parts: { store: SqliteStore; scheduler: PollScheduler; reconciler: PollReconciler; close: () => void } | undefined;
+
+  const setup = (): SweepSetup => {
+    const started = performance.now();
+    const store = new SqliteStore({ path: join(dir, 'presence.db') });
+    const now = Date.now();
+    const chunk: string[] = [];
+    for (let i = 1; i <= a.users; i++) {
+      chunk.push(`u${i}`);
+      if (chunk.length === 50_000 || i === a.users) {
+        store.trackUsers(chunk, 'discovery', now);
+        chunk.length = 0;
+      }
+    }
+    // The online keys as webhooks would have left them (an hour ago, verified by the last cycle).
+    let onlineKeys = 0;
+    store.transaction(() => {
+      for (let i = a.onlineEvery; i <= a.users; i += a.onlineEvery) {
+        const k: KeyState = {
+          userID: `u${i}`,
+          platformID: onlinePlatformOf(i, a.onlineEvery)!,
+          online: true,
+          changedAt: now - 3_600_000,
+          lastWebhookAt: now - 3_600_000,
+          lastOnlineWebhookAt: now - 3_600_000,
+          lastOnlineSeq: now - 3_600_000,
+          lastVerifiedAt: now - 30_000,
+          pendingOffline: null,
+          correction: null,
+        };
+        store.upsertKey(k);
+        onlineKeys++;
+      }
+    });
+    const reconcileOptions = { settleMs: 3000, graceMs: 10_000, lateWindowMs: 300_000, ambiguousHoldMs: 65_000 };
+    const bus = new EventBus();
+    const engine = new PresenceEngine(store, bus, { ...reconcileOptions, mode: 'active' }, log);
+    const api = createOpenImClient({
+      apiUrl: a.apiUrl,
+      secret: a.secret,
+      adminUserID: a.adminUserID,
+      operationIDPrefix: 'bench',
+      timeoutMs: 30_000,
+      retries: 2,
+      batchSize: a.batchSize,
+      concurrency: a.concurrency,
+      logger: log,
+    });
+    const reconciler = new PollReconciler(engine, store, api, bus, log, {
+      ...reconcileOptions,
+      confirmDelayMs: 5000,
+      massGuardShare: 0.2,
+      massGuardMinUsers: 50,
+      massGuardHoldMs: 60_000,
+      mode: 'active',
+    });
+    const intervalSeconds = 30;
+    const requestsPerSecond = 10_000;
+    const planner = new PollPlanner(store, { intervalSeconds, coverageSeconds: intervalSeconds, requestsPerSecond, batchSize: a.batchSize, excludeUsers: ['imAdmin'] });
+    const scheduler = new PollScheduler(engine, store, api, planner, reconciler, bus, log, {
+      intervalSeconds,
+      requestsPerSecond,
+      batchSize: a.batchSize,
+      discoveryEnabled: false,
+      discoveryIntervalSeconds: 3600,
+      configuredUsers: [],
+    });
+    parts = {
+      store,
+      scheduler,
+      reconciler,
+      close: () => {
+        api.close();
+      },
+    };
+    return { tracked: store.countTrackedUsers(), onlineKeys, setupMs: performance.now() - started, rssBaseline };
+  };
+
+  return Promise.resolve({
+    ready: { pid: process.pid },
+    commands: {
+      setup: () => setup(),
+      /** Fetches the admin token and opens a connection (a running daemon has both). */
+      warm: async () => {
+        const api = createOpenImClient({ apiUrl: a.apiUrl, secret: a.secret, adminUserID: a.adminUserID, operationIDPrefix: 'warm', timeoutMs: 5000, retries: 0, batchSize: 10, concurrency: 1 });
+        await api.getUsersOnlineStatus(['u1']);
+        api.close();
+        return null;
+      },
+      cycle: async (): Promise<SweepCycle> => {
+        if (!parts) throw new Error('call setup first');
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        await parts.scheduler.runCycle();
+        const wallMs = performance.now() - t0;
+        const cpu = process.cpuUsage(cpu0);
+        const mem = process.memoryUsage();
+        const run = parts.store.recentPollRuns(1, 'cycle')[0];
+        let rssAfterGc: number | null = null;
+        let heapUsedAfterGc: number | null = null;
+        if ((globalThis as { gc?: () => void }).gc) {
+          gc();
+          const m = process.memoryUsage();
+          rssAfterGc = m.rss;
+          heapUsedAfterGc = m.heapUsed;
+        }
+        return {
+          wallMs,
+          cpuUserMs: cpu.user / 1000,
+          cpuSystemMs: cpu.system / 1000,
+          usersPolled: run?.usersPolled ?? 0,
+          requests: run?.requests ?? 0,
+          errors: run?.errors ?? 0,
+          disagreements: run?.disagreements ?? 0,
+          rssBaseline,
+          rssAfterCycle: mem.rss,
+          rssAfterGc,
+          heapUsedAfterCycle: mem.heapUsed,
+          heapUsedAfterGc,
+          maxRssKb: process.resourceUsage().maxRSS,
+        };
+      },
+    },
+    close: async () => {
+      await parts?.scheduler.close();
+      parts?.close();
+      parts?.store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+}
+
+export async function sweepBench(o: SweepOptions): Promise<BenchOutput> {
+  const figures: Figure[] = [];
+  const details: Record<string, unknown> = { options: o };
+  const elds: EldStats[] = [];
+  for (const users of o.sizes) {
+    const label = users >= 1_000_000 ? `${users / 1_000_000}M` : `${users / 1000}k`;
+    const sim = await startWorker<SimReady>('sim', { users, onlineEvery: o.onlineEvery, gateways: o.gateways } satisfies SimArg, { readyTimeoutMs: 300_000 });
+    try {
+      const w = await startWorker('sweep', { ...sim.ready, users, onlineEvery: o.onlineEvery, gateways: o.gateways, batchSize: o.batchSize, concurrency: o.concurrency } satisfies SweepArg, {
+        execArgv: ['--expose-gc'],
+      });
+      try {
+        const s = await w.call<SweepSetup>('setup');
+        await w.call('warm');
+        await w.eld();
+        const c = await withProfile(w, o.profileDir, `sweep-${label}`, () => w.call<SweepCycle>('cycle'));
+        const eld = await w.eld();
+        elds.push(eld);
+        const cpuMs = c.cpuUserMs + c.cpuSystemMs;
+        const cpuPerUserUs = (cpuMs * 1000) / Math.max(1, c.usersPolled);
+        const rssPerUser = (c.rssAfterCycle - c.rssBaseline) / users;
+        const completed = c.usersPolled === users && c.errors === 0;
+        figures.push(
+          fig('sweep', `sweep.${label}.wall`, `sweep ${label} users: one full cycle, wall time`, c.wallMs / 1000, 's', {
+            baseline: completed ? 'completes' : `${c.usersPolled} of ${users} polled, ${c.errors} failed batches`,
+            holds: completed,
+          }),
+          fig('sweep', `sweep.${label}.requests`, `sweep ${label} users: status requests`, c.requests, '', {
+            baseline: `${fmtNumber(Math.ceil(users / o.batchSize))} needed at ${o.batchSize}/request`,
+            digits: 0,
+          }),
+          fig('sweep', `sweep.${label}.cpuPerUser`, `sweep ${label} users: our CPU per polled user`, cpuPerUserUs, 'µs', {
+            baseline: `≤ ${CPU_TARGET_US} µs (total ${fmtNumber(cpuMs)} ms)`,
+            holds: cpuPerUserUs <= CPU_TARGET_US,
+          }),
+          fig('sweep', `sweep.${label}.rssPerUser`, `sweep ${label} users: RSS per tracked user`, rssPerUser, 'B', {
+            baseline: `≤ ${RSS_TARGET_B} B (Δ ${fmtNumber((c.rssAfterCycle - c.rssBaseline) / 1048576)} MB${c.rssAfterGc === null ? '' : `; after GC ${fmtNumber((c.rssAfterGc - c.rssBaseline) / users)} B`})`,
+            holds: rssPerUser <= RSS_TARGET_B,
+          }),
+        );
+        details[label] = { setup: s, cycle: c, eld, sim: { setupMs: sim.ready.setupMs, online: sim.ready.online, api: await sim.call('counters') } };
+      } finally {
+        await w.stop();
+      }
+    } finally {
+      await sim.stop();
+    }
+  }
+  return { figures, eld: elds.length > 0 ? mergeEld(elds) : null, details };
+}

@@ -1,0 +1,35 @@
+/**
+ * Standard Webhooks signing (https://www.standardwebhooks.com): the signed content is `<id>.<timestamp>.<body>`,
+ * the signature `v1,<base64 HMAC-SHA256>` keyed with the secret's bytes, the secret written `whsec_<base64>`.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+
+const SECRET_PREFIX = 'whsec_';
+
+/** The key bytes of a `whsec_<base64>` secret (the prefix is optional); throws an Error saying what is wrong. */
+export function decodeSigningSecret(secret: string): Buffer {
+  const b64 = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 === 1) {
+    throw new Error('must be "whsec_" followed by base64 (A-Z a-z 0-9 + / and = padding), e.g. whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
+  }
+  const key = Buffer.from(b64, 'base64');
+  if (key.length < 16) throw new Error(`must hold at least 16 bytes of key (24+ base64 characters), got ${key.length}`);
+  return key;
+}
+
+/** A new random secret in the `whsec_` form (32 bytes). */
+export function generateSigningSecret(): string {
+  return `${SECRET_PREFIX}${randomBytes(32).toString('base64')}`;
+}
+
+/** `v1,<signature>` for one message. `timestamp` is in seconds since the epoch. */
+export function signWebhook(key: Buffer, id: string, timestamp: number, body: string): string {
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`, 'utf8').digest('base64')}`;
+}
+
+/** The three Standard Webhooks headers; without a key, the id and timestamp only. */
+export function webhookHeaders(key: Buffer | undefined, id: string, timestamp: number, body: string): Record<string, string> {
+  const headers: Record<string, string> = { 'webhook-id': id, 'webhook-timestamp': String(timestamp) };
+  if (key) headers['webhook-signature'] = signWebhook(key, id, timestamp, body);
+  return headers;
+}
