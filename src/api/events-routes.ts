@@ -134,7 +134,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
 /** `GET /v1/events?after=&limit=&wait=&users=&types=` as JSON pages (long poll up to `wait` seconds). */
 export function registerEventPageRoute(app: FastifyInstance, opts: EventsRoutesOptions): void {
   app.get('/v1/events', async (req, reply) => {
-    if (opts.stream && wantsEventStream(req.headers.accept)) {
+    if (opts.stream && req.method === 'GET' && wantsEventStream(req.headers.accept)) {
       opts.stream.open(req, reply, streamStart(req, opts.store));
       return reply;
     }

@@ -254,6 +254,28 @@ describe('GET /v1/events as server-sent events', () => {
     });
   });
 
+  describe('when a subscriber catching up on history stops reading', () => {
+    it('pauses at the socket buffer instead of reading ahead, and cuts it after four heartbeats without progress', async () => {
+      // History several times the buffer limit: only pausing keeps the daemon's buffer under it.
+      d = await startTestDaemon({ api: { sseHeartbeatSeconds: 1, sseMaxBufferedBytes: 1_048_576 } });
+      produce(d, 12_000, userIDs(500).map((u) => `${u}-${'x'.repeat(240)}`));
+      const { port } = new URL(d.apiUrl);
+      const socket = connect(Number(port), '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.write('GET /v1/events?after=0 HTTP/1.1\r\nHost: test\r\nAccept: text/event-stream\r\n\r\n');
+      socket.pause();
+      const daemon = d;
+      const started = Date.now();
+      for (let i = 0; i < 150 && (await metricValue(daemon, 'opr_sse_disconnects_total{reason="stalled"}')) !== 1; i++) await sleep(50);
+      socket.destroy();
+      expect(await metricValue(daemon, 'opr_sse_disconnects_total{reason="stalled"}')).toBe(1);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3500);
+      expect(await metricValue(daemon, 'opr_sse_disconnects_total{reason="slow"}')).toBe(0);
+      expect(await metricValue(daemon, 'opr_sse_connections')).toBe(0);
+    });
+  });
+
   it('refuses a connection beyond api.maxSseConnections with 503 OPR_ERR_TOO_MANY_CONNECTIONS', async () => {
     d = await startTestDaemon({ api: { maxSseConnections: 2 } });
     const a = await open('/v1/events');

@@ -47,9 +47,18 @@ export function killAllChildren(): void {
 export function spawnNode<R>(
   script: string,
   args: readonly string[],
-  options: { isReady: (line: string) => boolean; parse: (line: string) => R; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+  options: {
+    isReady: (line: string) => boolean;
+    parse: (line: string) => R;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    /** A command that runs node, e.g. `['strace', '-f', …]` (the node process is then its child). */
+    wrapper?: readonly string[];
+  },
 ): Promise<ChildHandle<R>> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  const argv = [process.execPath, '--import', 'tsx', script, ...args];
+  const [command, ...rest] = options.wrapper && options.wrapper.length > 0 ? [...options.wrapper, ...argv] : argv;
+  const proc = spawn(command!, rest, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: options.env ?? process.env,
@@ -94,10 +103,11 @@ export function spawnNode<R>(
 }
 
 /** The daemon in a process of its own (test/helpers/daemon-child.ts: silent logger, prints its URLs when listening). */
-export function spawnDaemonChild(config: Record<string, unknown>): Promise<ChildHandle<DaemonChildReady>> {
+export function spawnDaemonChild(config: Record<string, unknown>, wrapper?: readonly string[]): Promise<ChildHandle<DaemonChildReady>> {
   return spawnNode<DaemonChildReady>(DAEMON_CHILD, [JSON.stringify(config)], {
     isReady: (l) => l.startsWith('{') && l.includes('"apiUrl"'),
     parse: (l) => JSON.parse(l) as DaemonChildReady,
+    ...(wrapper ? { wrapper } : {}),
   });
 }
 
