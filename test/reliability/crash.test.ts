@@ -295,7 +295,7 @@ describe('when the daemon is killed with SIGKILL at random moments', () => {
       seed: SEED,
       speed: 4,
       loss: 1,
-      webhookUrl: `${h.webhookUrl}`,
+      webhookUrl: h.webhookUrl,
       workload: { onlineFraction: 0.2, connectRatePerSec: 4, sessionMeanMs: 20_000, multiDeviceProb: 0.3 },
     });
     cleanups.push(() => sim.close());
