@@ -4,7 +4,7 @@ import { MISMATCH_KINDS } from '../domain.js';
 import type { HealthState, WebhookHealth } from '../health/webhook-health.js';
 import { worstState } from '../health/webhook-health.js';
 import { platformName } from '../openim/platforms.js';
-import type { PollRun, Store } from '../store/store.js';
+import type { PollRunSummary, Store } from '../store/store.js';
 
 export interface PlatformCount {
   platformID: number | null;
@@ -12,19 +12,8 @@ export interface PlatformCount {
   count: number;
 }
 
-export interface PollKindSummary {
-  kind: PollRun['kind'];
-  runs: number;
-  runsWithErrors: number;
-  errors: number;
-  usersPolled: number;
-  requests: number;
-  disagreements: number;
-  confirmations: number;
-  corrections: number;
-  overBudget: number;
-  lastStartedAt: string | null;
-}
+/** The store's poll-run summary with its time as ISO-8601. */
+export type PollKindSummary = Omit<PollRunSummary, 'lastStartedAt'> & { lastStartedAt: string | null };
 
 export interface OpsReport {
   since: string;
