@@ -77,6 +77,7 @@ process.on('message', (raw) => {
       let value: unknown;
       if (m.cmd === 'eld') value = eld.take();
       else if (m.cmd === 'mem') value = process.memoryUsage();
+      else if (m.cmd === 'cpu') value = process.cpuUsage();
       else if (m.cmd === 'profile-start') value = await profileStart();
       else if (m.cmd === 'profile-stop') value = await profileStop(m.arg);
       else if (m.cmd === 'stop') {

@@ -165,6 +165,7 @@ export async function fanoutBench(o: FanoutOptions): Promise<BenchOutput> {
     // This process (load generator + subscribers) must not be the bottleneck: its own loop delay and CPU are recorded.
     const ownEld = new EldMonitor().start();
     const cpu0 = process.cpuUsage();
+    const daemonCpu0 = await daemon.call<NodeJS.CpuUsage>('cpu');
     const t0 = performance.now();
     const load = await withProfile(daemon, o.profileDir, 'fanout', () => runOpenLoop({
       url: daemon.ready.webhookUrl,
@@ -182,7 +183,10 @@ export async function fanoutBench(o: FanoutOptions): Promise<BenchOutput> {
     while (latencies.count < expected && Date.now() < deadline) await sleep(20);
     const eld = await daemon.eld();
     const ownCpu = process.cpuUsage(cpu0);
-    const generator = { eld: ownEld.take(), cpuShare: (ownCpu.user + ownCpu.system) / 1000 / (performance.now() - t0) };
+    const daemonCpu1 = await daemon.call<NodeJS.CpuUsage>('cpu');
+    const elapsedMs = performance.now() - t0;
+    const generator = { eld: ownEld.take(), cpuShare: (ownCpu.user + ownCpu.system) / 1000 / elapsedMs };
+    const daemonCpuShare = (daemonCpu1.user - daemonCpu0.user + daemonCpu1.system - daemonCpu0.system) / 1000 / elapsedMs;
     ownEld.stop();
     const received = latencies.count;
     const s = latencies.summary();
@@ -193,10 +197,15 @@ export async function fanoutBench(o: FanoutOptions): Promise<BenchOutput> {
         fig('fanout', 'fanout.p50', `${label}: p50`, s.p50, 'ms', { baseline: `${fmtNumber(received)} deliveries` }),
         fig('fanout', 'fanout.p99', `${label}: p99`, s.p99, 'ms', { baseline: `≤ ${P99_TARGET_MS} ms`, holds: s.p99 <= P99_TARGET_MS && complete }),
         fig('fanout', 'fanout.max', `${label}: max`, s.max, 'ms'),
+        fig('fanout', 'fanout.replyP99', `${label}: webhook reply p99 meanwhile`, load.latency.p99, 'ms'),
+        fig('fanout', 'fanout.generatorEldMax', `${label}: load generator + subscribers process, event-loop max delay (its health)`, generator.eld.maxMs, 'ms', {
+          baseline: `it used ${fmtNumber(generator.cpuShare * 100)} % of a core; the daemon ${fmtNumber(daemonCpuShare * 100)} %`,
+          digits: 1,
+        }),
         fig('fanout', 'fanout.missing', `${label}: deliveries missing`, expected - received, '', { baseline: `0 of ${fmtNumber(expected)}`, holds: complete, digits: 0 }),
       ],
       eld,
-      details: { options: o, load, expected, received, unmatched: late, latency: s, generator },
+      details: { options: o, load, expected, received, unmatched: late, latency: s, generator, daemonCpuShare },
     };
   } finally {
     for (const s of subs) s.close();

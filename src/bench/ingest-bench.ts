@@ -15,7 +15,7 @@ import type { LoadResult } from './load.js';
 import type { DaemonReady } from './roles.js';
 import { startBenchDaemon } from './roles.js';
 import type { EldStats } from './stats.js';
-import { startWorker } from './workers.js';
+import { startWorker, waitIdle } from './workers.js';
 
 export interface IngestOptions {
   /** Closed-loop concurrencies (autocannon connections). */
@@ -83,6 +83,7 @@ export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
     if (o.warmupS > 0) {
       await runAutocannon({ url: bare.ready.webhookUrl, connections: 10, durationS: o.warmupS, mix: new WebhookMix(users, 1, 'w') });
       await runAutocannon({ url: daemon.ready.webhookUrl, connections: 10, durationS: o.warmupS, mix: new WebhookMix(users, 1, 'w') });
+      await waitIdle(daemon);
     }
     await daemon.eld();
     if (o.profileDir !== undefined) await daemon.call('profile-start');
@@ -91,6 +92,8 @@ export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
       // Same seed for both servers: the same sequence of bodies. A prefix per run keeps the daemon's keys fresh.
       const b = await runAutocannon({ url: bare.ready.webhookUrl, connections: c, durationS: o.durationS, mix: new WebhookMix(users, c, `c${c}u`) });
       const d = await runAutocannon({ url: daemon.ready.webhookUrl, connections: c, durationS: o.durationS, mix: new WebhookMix(users, c, `c${c}u`) });
+      // Offlines the daemon held are applied after their settle window: let that finish before the next run.
+      await waitIdle(daemon);
       runs[`c${c}`] = { daemon: d, bare: b };
       const ratio = d.rps / b.rps;
       figures.push(
@@ -117,6 +120,7 @@ export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
       overallRate: o.openLoopRate,
       mix: new WebhookMix(users, 7, 'ord'),
     });
+    await waitIdle(daemon);
     const rateLabel = `${fmtNumber(o.openLoopRate)} req/s`;
     figures.push(
       fig('ingest', 'ingest.overallRate.rps', `ingest offered ${rateLabel} (autocannon overallRate, ${o.overallRateConnections} conns): achieved`, acDaemon.rps, 'req/s', {
@@ -143,6 +147,9 @@ export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
       }),
       fig('ingest', 'ingest.openLoop.max', `ingest offered ${rateLabel} (evenly spaced, own generator): max`, olDaemon.latency.max, 'ms', {
         baseline: `bare ${fmtNumber(olBare.latency.max)} ms`,
+      }),
+      fig('ingest', 'ingest.openLoop.sendLateP99', `ingest offered ${rateLabel} (evenly spaced): generator's own send lateness p99 (health of the load generator)`, olDaemon.sendLateness?.p99 ?? Number.NaN, 'ms', {
+        baseline: `bare run ${fmtNumber(olBare.sendLateness?.p99 ?? Number.NaN)} ms`,
       }),
     );
     if (o.profileDir !== undefined) details.profile = await daemon.call('profile-stop', join(o.profileDir, 'ingest.cpuprofile'));

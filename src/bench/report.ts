@@ -1,8 +1,7 @@
 /**
  * The figures every benchmark produces, the Markdown table `npm run bench` prints, and the JSON it writes.
  */
-import { cpus, totalmem } from 'node:os';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EldStats } from './stats.js';
@@ -41,6 +40,8 @@ export interface Machine {
   node: string;
   platform: string;
   totalMemMB: number;
+  /** 1-minute load average when the figure set was taken (other processes on the machine skew every figure). */
+  loadAvg1: number;
 }
 
 export interface BenchReport {
@@ -50,6 +51,8 @@ export interface BenchReport {
   quick: boolean;
   only: BenchName[];
   machine: Machine;
+  /** 1-minute load average at the end of the run (machine.loadAvg1 is at the start). */
+  loadAvg1AtEnd: number;
   figures: Figure[];
   details: Partial<Record<BenchName, Record<string, unknown>>>;
   errors: { bench: BenchName; error: string }[];
@@ -62,6 +65,7 @@ export function machine(): Machine {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     totalMemMB: Math.round(totalmem() / 1048576),
+    loadAvg1: Math.round((loadavg()[0] ?? 0) * 100) / 100,
   };
 }
 

@@ -6,7 +6,13 @@
  *   npm run bench -- --quick               small sizes, short runs (< 1 min)
  *   npm run bench -- --only ingest,sweep   a subset (ingest, sweep, correction, fanout)
  *   npm run bench -- --json out.json       where to write the JSON (default bench-results/latest.json)
- *   npm run bench -- --cpu-prof            also write V8 CPU profiles of the measured processes to bench-results/profiles/
+ *   npm run bench -- --cpu-prof            also write V8 CPU profiles of the measured phases to bench-results/profiles/
+ *                                          (summaries: node scripts/bench-profile-top.mjs <file>, and
+ *                                          node scripts/bench-profile-stalls.mjs <file> for what blocked the event loop)
+ *
+ * Where things run: each measured daemon (and the bare node:http baseline, and the simulator of the sweep) runs in a
+ * child process of its own (workers.ts, child.ts); autocannon, the open-loop generator and the SSE subscribers run
+ * in this process. Event-loop stalls are measured inside each measured process (stats.ts EldMonitor).
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -77,6 +83,7 @@ const WHERE: Record<BenchName, string> = {
 export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
   const log = o.log ?? (() => undefined);
   const started = Date.now();
+  const m = machine();
   const figures: Figure[] = [];
   const eldRows: Figure[] = [];
   const details: BenchReport['details'] = {};
@@ -112,7 +119,8 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
     durationS: (finished - started) / 1000,
     quick: o.quick,
     only: o.only,
-    machine: machine(),
+    machine: m,
+    loadAvg1AtEnd: machine().loadAvg1,
     figures: [...figures, ...eldRows],
     details,
     errors,
@@ -152,11 +160,12 @@ async function main(): Promise<void> {
   }
   o.log = (line) => process.stderr.write(`${line}\n`);
   const m = machine();
-  process.stderr.write(`[bench] ${args.quick ? 'quick' : 'full'} run of ${args.only.join(', ')} on ${m.nproc} × ${m.cpuModel}, node ${m.node}\n`);
+  process.stderr.write(`[bench] ${args.quick ? 'quick' : 'full'} run of ${args.only.join(', ')} on ${m.nproc} × ${m.cpuModel}, node ${m.node}, load average ${m.loadAvg1}\n`);
+  if (m.loadAvg1 > 0.5) process.stderr.write(`[bench] warning: the machine is busy (load average ${m.loadAvg1}); figures will be noisy\n`);
   const report = await runSuite(o);
   writeJson(args.json, report);
   process.stdout.write(
-    `\n## Benchmarks (${args.quick ? 'quick' : 'full'}, ${report.durationS.toFixed(0)} s; ${m.nproc} × ${m.cpuModel}, node ${m.node})\n\n${markdownTable(report.figures)}\n\nJSON: ${args.json}\n`,
+    `\n## Benchmarks (${args.quick ? 'quick' : 'full'}, ${report.durationS.toFixed(0)} s; ${m.nproc} × ${m.cpuModel}, node ${m.node}; load average ${report.machine.loadAvg1} → ${report.loadAvg1AtEnd})\n\n${markdownTable(report.figures)}\n\nJSON: ${args.json}\n`,
   );
   if (report.errors.length > 0) process.exitCode = 1;
 }

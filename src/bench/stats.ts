@@ -117,9 +117,11 @@ export class EldMonitor {
   take(): EldStats {
     const now = performance.now();
     const longest = [...this.stalls].sort((a, b) => b - a).slice(0, 5);
+    // The histogram records the whole interval between ticks (resolution included); report the delay beyond it.
+    const beyond = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS);
     const stats: EldStats = {
-      maxMs: Math.max(this.h.count > 0 ? this.h.max / 1e6 : 0, longest[0] ?? 0),
-      p99Ms: this.h.count > 0 ? this.h.percentile(99) / 1e6 : 0,
+      maxMs: Math.max(this.h.count > 0 ? beyond(this.h.max) : 0, longest[0] ?? 0),
+      p99Ms: this.h.count > 0 ? beyond(this.h.percentile(99)) : 0,
       stalls: this.stalls.length,
       longestMs: longest.map((v) => Math.round(v)),
       periodMs: now - this.since,

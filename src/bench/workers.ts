@@ -63,6 +63,22 @@ export async function withProfile<T>(w: Worker<unknown>, dir: string | undefined
   }
 }
 
+/**
+ * Waits until the worker is idle (under 3 % of a core over 250 ms), at most `maxMs`: e.g. until a daemon has applied
+ * the offlines it held, so that work does not steal CPU from the next measurement. Returns the ms waited.
+ */
+export async function waitIdle(w: Worker<unknown>, maxMs = 8000): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const a = await w.call<NodeJS.CpuUsage>('cpu');
+    const t = performance.now();
+    await new Promise((r) => setTimeout(r, 250));
+    const b = await w.call<NodeJS.CpuUsage>('cpu');
+    const share = (b.user - a.user + b.system - a.system) / 1000 / (performance.now() - t);
+    if (share < 0.03 || performance.now() - started > maxMs) return performance.now() - started;
+  }
+}
+
 function childEntry(): { path: string; execArgv: string[] } {
   const here = import.meta.url;
   if (here.endsWith('.ts')) return { path: fileURLToPath(new URL('./child.ts', here)), execArgv: ['--import', 'tsx'] };

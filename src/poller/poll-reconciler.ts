@@ -176,9 +176,12 @@ export class PollReconciler {
         stats.guarded++;
         continue;
       }
+      // Read offline and never seen: nothing to judge (most users of a large sweep); skip the allocations below.
+      const known = this.engine.keysOfUser(s.userID);
+      if (s.platforms.length === 0 && known.length === 0) continue;
       const observed = new Set(s.platforms.map((p) => p.platformID));
       const platformIDs = new Set<number>(observed);
-      for (const k of this.engine.keysOfUser(s.userID)) platformIDs.add(k.platformID);
+      for (const k of known) platformIDs.add(k.platformID);
       for (const platformID of platformIDs) {
         const id = keyOf(s.userID, platformID);
         const prev = this.engine.key(s.userID, platformID);
