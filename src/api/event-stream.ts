@@ -87,6 +87,17 @@ export function heartbeatFrame(head: number, cursor: number, intervalSeconds: nu
   return `event: heartbeat\nid: ${cursor}\ndata: {"head":${head},"cursor":${cursor},"intervalSeconds":${intervalSeconds}}\n\n`;
 }
 
+/** One commit's events as the hub hands them to each connection; frames are built on first use and shared. */
+interface CommittedBatch {
+  evs: readonly PresenceEvent[];
+  frameAt: (i: number) => string;
+  allFrames: () => string;
+}
+
+function isUnfiltered(filter: EventFilter): boolean {
+  return (filter.users === undefined || filter.users.length === 0) && (filter.types === undefined || filter.types.length === 0);
+}
+
 function matcher(filter: EventFilter): (e: PresenceEvent) => boolean {
   const users = filter.users && filter.users.length > 0 ? new Set(filter.users) : undefined;
   const types = filter.types && filter.types.length > 0 ? new Set<string>(filter.types) : undefined;
@@ -155,11 +166,22 @@ export class EventStreamHub {
 
   private fanOut(evs: PresenceEvent[]): void {
     if (evs.length === 0 || this.conns.size === 0) return;
+    // Each event is serialized once, and each connection gets one write per commit: the frames it wants, joined.
+    // Unfiltered connections (the usual case) share one joined string.
     const frames: (string | undefined)[] = new Array<string | undefined>(evs.length);
     const frameAt = (i: number): string => (frames[i] ??= eventFrame(evs[i]!));
+    let all: string | undefined;
+    const allFrames = (): string => {
+      if (all === undefined) {
+        for (let i = 0; i < evs.length; i++) frameAt(i);
+        all = frames.join('');
+      }
+      return all;
+    };
+    const batch: CommittedBatch = { evs, frameAt, allFrames };
     for (const c of this.conns) {
       try {
-        c.onCommitted(evs, frameAt);
+        c.onCommitted(batch);
       } catch (err) {
         // A broken socket must not disturb the commit path that emitted the events.
         this.opts.log.warn({ err }, 'event stream write failed');
@@ -172,6 +194,7 @@ export class EventStreamHub {
 class SseConnection {
   private cursor: number;
   private readonly matches: (e: PresenceEvent) => boolean;
+  private readonly unfiltered: boolean;
   private live = false;
   private pumping = false;
   private closed = false;
@@ -187,6 +210,7 @@ class SseConnection {
     this.opts = hub.opts;
     this.cursor = start.cursor;
     this.matches = matcher(start.filter);
+    this.unfiltered = isUnfiltered(start.filter);
   }
 
   begin(): void {
@@ -211,7 +235,7 @@ class SseConnection {
   }
 
   /** Live path: called synchronously after each commit with the committed events in seq order. */
-  onCommitted(evs: readonly PresenceEvent[], frameAt: (i: number) => string): void {
+  onCommitted({ evs, frameAt, allFrames }: CommittedBatch): void {
     if (this.closed || !this.live) return;
     // Still holding more than the limit from before: the client does not keep up.
     if (!this.checkBuffer()) return;
@@ -220,7 +244,13 @@ class SseConnection {
       void this.pump();
       return;
     }
-    for (let i = 0; i < evs.length; i++) if (this.matches(evs[i]!)) this.raw.write(frameAt(i));
+    if (this.unfiltered) {
+      this.raw.write(allFrames());
+    } else {
+      let out = '';
+      for (let i = 0; i < evs.length; i++) if (this.matches(evs[i]!)) out += frameAt(i);
+      if (out.length > 0) this.raw.write(out);
+    }
     this.cursor = evs[evs.length - 1]!.seq;
   }
 
