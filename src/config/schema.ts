@@ -64,7 +64,7 @@ const webhookSchema = z
     allowlist: z.array(cidr).default([]).describe('If non-empty, only these source addresses/CIDRs may post webhooks.'),
     bodyLimitBytes: z.number().int().min(256).max(10_485_760).default(65_536).describe('Largest accepted webhook body.'),
     queueLimit: z.number().int().min(1).max(1_000_000).default(10_000).describe('Webhooks waiting for commit before new ones get 503.'),
-    commitMaxDelayMs: z.number().int().min(0).max(1000).default(2).describe('Longest a webhook waits for its group commit to start.'),
+    commitMaxDelayMs: z.number().int().min(0).max(1000).default(0).describe('Longest a webhook waits for its group commit to start; 0 commits on the next turn of the event loop, batching whatever arrived meanwhile.'),
     commitMaxBatch: z.number().int().min(1).max(10_000).default(500).describe('Most webhooks in one commit transaction.'),
   })
   .describe('The listener OpenIM posts presence webhooks to.');
