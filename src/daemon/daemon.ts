@@ -72,7 +72,10 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       ? Math.max(config.reconcile.settleMs, 2 * config.poll.intervalSeconds * 1000 + config.reconcile.confirmDelayMs)
       : 0,
   };
-  const store = new SqliteStore({ path: config.store.path });
+  const store = new SqliteStore({
+    path: config.store.path,
+    onCheckpointFailure: (err) => log.warn({ err }, 'WAL checkpoints fell back to the event loop: their worker thread failed'),
+  });
   const bus = new EventBus();
   const engine = new PresenceEngine(
     store,

@@ -3,6 +3,7 @@ import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EventSource, EventType, KeyState, Mismatch, MismatchKind, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
 import { OprError } from '../errors.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
   EventFilter,
@@ -21,6 +22,8 @@ import type {
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for tests. */
   path: string;
+  /** Told when WAL checkpoints fall back from their worker thread to the event loop (see wal-checkpointer.ts). */
+  onCheckpointFailure?: (err: Error) => void;
 }
 
 type Row = Record<string, unknown>;
@@ -148,6 +151,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private closed = false;
   private readonly s;
+  private readonly checkpointer: WalCheckpointer | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.location = options.path;
@@ -167,6 +171,12 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.s = this.prepare();
+    if (options.path !== ':memory:') this.checkpointer = new WalCheckpointer(this.db, options.path, { onFailure: options.onCheckpointFailure });
+  }
+
+  /** After a write outside `transaction()` (and from it): a WAL checkpoint becomes due. */
+  private wrote(): void {
+    this.checkpointer?.noteCommit();
   }
 
   private migrate(): void {
@@ -293,7 +303,9 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    const result = this.db.transaction(fn)();
+    this.wrote();
+    return result;
   }
 
   insertReceipt(r: NewReceipt): number | null {
@@ -449,6 +461,7 @@ export class SqliteStore implements Store {
   }
 
   insertMismatch(m: NewMismatch): number {
+    this.wrote();
     const res = this.s.insertMismatch.run({
       ...m,
       shadow: m.shadow ? 1 : 0,
@@ -458,6 +471,7 @@ export class SqliteStore implements Store {
   }
 
   updateMismatch(id: number, patch: Partial<Omit<Mismatch, 'id'>>): void {
+    this.wrote();
     const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
     const sets = entries.map(([k]) => `${MISMATCH_COLUMNS[k as keyof typeof MISMATCH_COLUMNS]} = ?`).join(', ');
@@ -574,10 +588,12 @@ export class SqliteStore implements Store {
   }
 
   insertPollRun(run: Omit<PollRun, 'id'>): number {
+    this.wrote();
     return Number(this.s.insertPollRun.run({ ...run, overBudget: run.overBudget ? 1 : 0 }).lastInsertRowid);
   }
 
   updatePollRun(id: number, patch: Partial<Omit<PollRun, 'id'>>): void {
+    this.wrote();
     const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
     const sets = entries.map(([k]) => `${POLL_RUN_COLUMNS[k as keyof typeof POLL_RUN_COLUMNS]} = ?`).join(', ');
@@ -590,6 +606,7 @@ export class SqliteStore implements Store {
   }
 
   insertPollObservation(o: PollObservation): void {
+    this.wrote();
     this.s.insertObservation.run(o.userID, o.at, o.runID, o.platforms === null ? null : JSON.stringify(o.platforms), o.purpose);
   }
 
@@ -604,6 +621,7 @@ export class SqliteStore implements Store {
   }
 
   trackUsers(userIDs: readonly string[], source: 'config' | 'webhook' | 'discovery', now: number): number {
+    this.wrote();
     let added = 0;
     this.db.transaction(() => {
       for (const id of userIDs) added += this.s.trackUser.run(id, source, now).changes;
@@ -625,6 +643,7 @@ export class SqliteStore implements Store {
   }
 
   putSubscriberCursor(c: SubscriberCursor): void {
+    this.wrote();
     this.s.putSubscriber.run(c);
   }
 
@@ -633,6 +652,7 @@ export class SqliteStore implements Store {
   }
 
   prune(olderThan: number): PruneResult {
+    this.wrote();
     return this.db.transaction(() => {
       const maxSeq = this.s.maxPrunedSeq.get(olderThan) as number | null;
       let events = 0;
@@ -653,6 +673,7 @@ export class SqliteStore implements Store {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.checkpointer?.close();
     this.db.close();
   }
 }
