@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   OPR_ERR_INGEST_CLOSED: 'The daemon is shutting down and accepts no more webhooks.',
   OPR_ERR_STORE_VERSION: 'The database was written by a newer version of this daemon (its schema version is unknown).',
   OPR_ERR_STORE_OPEN: 'The database file could not be opened or created.',
+  OPR_ERR_STORE_SYNC: 'An fsync of the database failed: nothing more is acknowledged (webhooks get HTTP 500) until the daemon is restarted.',
   OPR_ERR_CURSOR_EXPIRED: 'A stream cursor points before the retention horizon; the client must re-snapshot (HTTP 410).',
   OPR_ERR_BAD_REQUEST: 'An API request had an invalid parameter; the message names it and what is allowed (HTTP 400).',
   OPR_ERR_UNAUTHORIZED: 'An API request lacked a valid bearer token (HTTP 401).',

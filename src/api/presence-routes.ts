@@ -122,10 +122,13 @@ function itemOf(r: PresenceRow): PresenceItem {
   };
 }
 
-/** One snapshot page; synchronous, so the rows and `seq` belong to the same moment. */
+/**
+ * One snapshot page; synchronous, so the rows and `seq` belong to the same moment (`seq` includes commits not yet on
+ * disk: the route answers only once they are).
+ */
 export function presencePage(store: Store, after: { userID: string; platformID: number } | null, limit: number, onlineOnly: boolean): PresencePage {
   const rows = store.presencePage(after, limit + 1, onlineOnly);
-  const seq = store.headSeq();
+  const seq = store.committedSeq();
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return { seq, items: page.map(itemOf), next: rows.length > limit && last ? encodeKeyCursor(last) : null };
@@ -134,7 +137,7 @@ export function presencePage(store: Store, after: { userID: string; platformID: 
 export function userPresence(store: Store, userID: string): UserPresence {
   const rows = store.presenceOfUser(userID);
   const user = store.userPresence(userID);
-  const seq = store.headSeq();
+  const seq = store.committedSeq();
   return {
     userID,
     seq,
@@ -202,19 +205,23 @@ export function registerPresenceRoutes(app: FastifyInstance, ctx: ApiContext): v
   const maxPage = ctx.config.api.maxPageSize;
   const retentionMs = ctx.config.store.retentionDays * 86_400_000;
 
-  app.get('/v1/presence', (req): PresencePage | PresenceAtPage => {
+  // Each answer is read in one synchronous step and sent once everything it reflects is on disk.
+  app.get('/v1/presence', async (req): Promise<PresencePage | PresenceAtPage> => {
     const q = req.query as Record<string, unknown>;
     const after = decodeKeyCursor(q.after);
     const limit = intParam(q.limit, 'limit', Math.min(DEFAULT_PAGE, maxPage), 1, maxPage);
     const onlineOnly = boolParam(q.online, 'online');
     const now = ctx.now();
     const at = timeParam(q.at, 'at', now, undefined);
-    if (at === undefined) return presencePage(store, after, limit, onlineOnly);
-    if (at > now + 1000) throw bad(`at must not be in the future, got ${iso(at)} (now ${iso(now)})`);
-    return presenceAtPage(store, at, seqAt(store, at, now, retentionMs), after, limit, onlineOnly);
+    if (at !== undefined && at > now + 1000) throw bad(`at must not be in the future, got ${iso(at)} (now ${iso(now)})`);
+    const page = at === undefined ? presencePage(store, after, limit, onlineOnly) : presenceAtPage(store, at, seqAt(store, at, now, retentionMs), after, limit, onlineOnly);
+    await store.durable();
+    return page;
   });
 
-  app.get<{ Params: { userID: string } }>('/v1/presence/:userID', (req): UserPresence => {
-    return userPresence(store, userParam(req.params.userID, 'userID'));
+  app.get<{ Params: { userID: string } }>('/v1/presence/:userID', async (req): Promise<UserPresence> => {
+    const user = userPresence(store, userParam(req.params.userID, 'userID'));
+    await store.durable();
+    return user;
   });
 }

@@ -75,6 +75,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   const store = new SqliteStore({
     path: config.store.path,
     onCheckpointFailure: (err) => log.warn({ err }, 'WAL checkpoints fell back to the event loop: their worker thread failed'),
+    onSyncFailure: (err) => log.fatal({ err }, 'the database cannot be made durable; webhooks are answered 500 until the daemon is restarted'),
   });
   const bus = new EventBus();
   const engine = new PresenceEngine(
@@ -88,6 +89,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     commit: (items) => engine.ingest(items),
     maxDelayMs: config.webhook.commitMaxDelayMs,
     maxBatch: config.webhook.commitMaxBatch,
+    // A webhook is acknowledged only once its commit is on disk.
+    afterCommit: (ok, fail) => store.whenDurable(ok, fail),
     queueLimit: config.webhook.queueLimit,
   });
 

@@ -9,6 +9,11 @@ export interface GroupCommitOptions<T, R> {
   maxBatch: number;
   /** Items waiting beyond this are refused (backpressure). */
   queueLimit: number;
+  /**
+   * Called after each commit: callers are answered only when it calls `ok` (e.g. once the commit is on disk), or
+   * rejected with the error it passes to `fail`. Without it, callers are answered right after the commit.
+   */
+  afterCommit?: (ok: () => void, fail: (e: Error) => void) => void;
 }
 
 interface Pending<T, R> {
@@ -18,7 +23,8 @@ interface Pending<T, R> {
 }
 
 /**
- * Queues items and commits them in small batches; each caller's promise settles after its batch committed.
+ * Queues items and commits them in small batches; each caller's promise settles after its batch committed (and,
+ * with `afterCommit`, once that says so: the next batch commits meanwhile, so waiting for the disk overlaps work).
  * When the queue is full, `submit` throws OPR_ERR_INGEST_OVERLOADED at once instead of growing without bound.
  */
 export class GroupCommitter<T, R> {
@@ -75,7 +81,9 @@ export class GroupCommitter<T, R> {
         for (const p of batch) p.reject(e);
         continue;
       }
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      const answer = (): void => batch.forEach((p, i) => p.resolve(results[i]!));
+      if (this.opts.afterCommit) this.opts.afterCommit(answer, (e) => batch.forEach((p) => p.reject(e)));
+      else answer();
     }
   }
 

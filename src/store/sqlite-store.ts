@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import type { EventSource, EventType, KeyState, Mismatch, MismatchKind, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
 import { OprError } from '../errors.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
+import { WalSync } from './wal-sync.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
   EventFilter,
@@ -22,6 +23,8 @@ import type {
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' for tests. */
   path: string;
+  /** Told once when an fsync fails (OPR_ERR_STORE_SYNC): from then on nothing more becomes durable. */
+  onSyncFailure?: (err: OprError) => void;
   /** Told when WAL checkpoints fall back from their worker thread to the event loop (see wal-checkpointer.ts). */
   onCheckpointFailure?: (err: Error) => void;
 }
@@ -142,8 +145,11 @@ function toSql(v: unknown): unknown {
 }
 
 /**
- * SQLite backend. WAL with `synchronous=FULL`: every commit is fsynced before any webhook is acknowledged or any
- * event is shown, so a `seq` once seen is never reissued, even after power loss. Group commit amortises the fsync.
+ * SQLite backend in WAL mode. Every commit is fsynced before any webhook is acknowledged or any event is shown, so a
+ * `seq` once seen is never reissued, even after power loss. The fsync is pipelined (wal-sync.ts): commits use
+ * `synchronous=NORMAL` and one background fsync of the WAL at a time covers every commit before it, which gives the
+ * guarantee of `synchronous=FULL` without stopping the event loop; readers of the log stop at the durable head.
+ * Checkpoints run on a worker thread (wal-checkpointer.ts).
  * `seq` is `INTEGER PRIMARY KEY AUTOINCREMENT`, so retention never makes SQLite hand out an old value again.
  */
 export class SqliteStore implements Store {
@@ -152,6 +158,9 @@ export class SqliteStore implements Store {
   private closed = false;
   private readonly s;
   private readonly checkpointer: WalCheckpointer | undefined;
+  private readonly walSync: WalSync | undefined;
+  /** A write happened that no commit has reported to WalSync yet. */
+  private unsynced = false;
 
   constructor(options: SqliteStoreOptions) {
     this.location = options.path;
@@ -166,17 +175,57 @@ export class SqliteStore implements Store {
       throw new OprError('OPR_ERR_STORE_OPEN', `cannot open database ${options.path}: ${(e as Error).message}`, { path: options.path }, { cause: e });
     }
     this.db.pragma('journal_mode = WAL');
+    // FULL for the migrations; file stores then commit with NORMAL and fsync the WAL off the event loop (WalSync).
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     this.s = this.prepare();
-    if (options.path !== ':memory:') this.checkpointer = new WalCheckpointer(this.db, options.path, { onFailure: options.onCheckpointFailure });
+    if (options.path !== ':memory:') {
+      this.checkpointer = new WalCheckpointer(this.db, options.path, { onFailure: options.onCheckpointFailure });
+      this.db.pragma('synchronous = NORMAL');
+      this.walSync = new WalSync(`${options.path}-wal`, this.committedSeq(), options.onSyncFailure);
+    }
   }
 
-  /** After a write outside `transaction()` (and from it): a WAL checkpoint becomes due. */
+  whenDurable(ok: () => void, fail: (e: Error) => void): void {
+    if (this.walSync === undefined) {
+      ok();
+      return;
+    }
+    this.reportWrites();
+    this.walSync.whenDurable(ok, fail);
+  }
+
+  durable(): Promise<void> {
+    return new Promise((resolve, reject) => this.whenDurable(resolve, reject));
+  }
+
+  committedSeq(): number {
+    return this.s.headSeq.get() as number;
+  }
+
+  /** The last seq a reader may see. */
+  private visibleSeq(): number {
+    return this.walSync ? this.walSync.durableSeq : this.committedSeq();
+  }
+
+  /**
+   * After a write (called by `transaction()` and by the writes outside it): a WAL checkpoint becomes due, and an
+   * fsync covers it (reported once the synchronous write has returned).
+   */
   private wrote(): void {
     this.checkpointer?.noteCommit();
+    if (this.walSync === undefined || this.unsynced) return;
+    this.unsynced = true;
+    queueMicrotask(() => this.reportWrites());
+  }
+
+  /** Reports writes made outside `transaction()` to WalSync (inside one, the commit reports them). */
+  private reportWrites(): void {
+    if (!this.unsynced || this.closed) return;
+    this.unsynced = false;
+    this.walSync?.committed(this.committedSeq());
   }
 
   private migrate(): void {
@@ -233,7 +282,7 @@ export class SqliteStore implements Store {
         `INSERT INTO events (type, user_id, platform_id, platform, user_online, user_version, source, occurred_at, occurred_after, occurred_before, recorded_at, mismatch_id)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      readEvents: d.prepare('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?'),
+      readEvents: d.prepare('SELECT * FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
       eventsForUser: d.prepare('SELECT * FROM events WHERE user_id = ? AND recorded_at >= ? ORDER BY seq LIMIT ?'),
       eventsBetween: d.prepare('SELECT * FROM events WHERE recorded_at >= ? AND recorded_at < ? ORDER BY recorded_at, seq LIMIT ?'),
       oldestEvent: d.prepare('SELECT * FROM events ORDER BY seq LIMIT 1'),
@@ -304,17 +353,21 @@ export class SqliteStore implements Store {
 
   transaction<T>(fn: () => T): T {
     const result = this.db.transaction(fn)();
-    this.wrote();
+    this.checkpointer?.noteCommit();
+    this.unsynced = false;
+    this.walSync?.committed(this.committedSeq());
     return result;
   }
 
   insertReceipt(r: NewReceipt): number | null {
+    this.wrote();
     if (this.s.receiptExists.get(r.dedupeKey) !== undefined) return null;
     const res = this.s.insertReceipt.run(r.receivedAt, r.command, r.userID, r.platformID, r.seq, r.operationID, r.dedupeKey, r.body);
     return Number(res.lastInsertRowid);
   }
 
   setReceiptEffect(id: number, effect: string): void {
+    this.wrote();
     this.s.setReceiptEffect.run(effect, id);
   }
 
@@ -338,6 +391,7 @@ export class SqliteStore implements Store {
   }
 
   upsertKey(k: KeyState): void {
+    this.wrote();
     this.s.upsertKey.run({
       userID: k.userID,
       platformID: k.platformID,
@@ -357,6 +411,7 @@ export class SqliteStore implements Store {
   }
 
   setUserVersion(userID: string, version: number, online: boolean): void {
+    this.wrote();
     this.s.setUserVersion.run(userID, version, online ? 1 : 0, Date.now());
   }
 
@@ -374,6 +429,7 @@ export class SqliteStore implements Store {
   }
 
   appendEvent(e: NewPresenceEvent): number {
+    this.wrote();
     const res = this.s.appendEvent.run(
       e.type,
       e.userID,
@@ -392,7 +448,7 @@ export class SqliteStore implements Store {
   }
 
   readEvents(afterSeq: number, limit: number): PresenceEvent[] {
-    return (this.s.readEvents.all(afterSeq, limit) as Row[]).map(rowToEvent);
+    return (this.s.readEvents.all(afterSeq, this.visibleSeq(), limit) as Row[]).map(rowToEvent);
   }
 
   scanEvents(afterSeq: number, limit: number, filter: EventFilter): { events: PresenceEvent[]; scannedTo: number } {
@@ -403,10 +459,11 @@ export class SqliteStore implements Store {
       return { events, scannedTo: events.length > 0 ? events[events.length - 1]!.seq : afterSeq };
     }
     const out: PresenceEvent[] = [];
+    const through = this.visibleSeq();
     let cursor = afterSeq;
     const chunk = Math.max(limit, 1000);
     for (let scanned = 0; out.length < limit && scanned < 50_000; ) {
-      const rows = this.s.readEvents.all(cursor, chunk) as Row[];
+      const rows = this.s.readEvents.all(cursor, through, chunk) as Row[];
       if (rows.length === 0) break;
       for (const r of rows) {
         cursor = num(r.seq);
@@ -428,7 +485,7 @@ export class SqliteStore implements Store {
   }
 
   headSeq(): number {
-    return this.s.headSeq.get() as number;
+    return this.visibleSeq();
   }
 
   prunedThroughSeq(): number {
@@ -673,6 +730,7 @@ export class SqliteStore implements Store {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.walSync?.close();
     this.checkpointer?.close();
     this.db.close();
   }

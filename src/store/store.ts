@@ -112,7 +112,19 @@ export interface PruneResult {
 }
 
 export interface Store {
+  /** Runs `fn` in one transaction. A commit is on disk only once `whenDurable` says so. */
   transaction<T>(fn: () => T): T;
+
+  // durability
+  /**
+   * Runs `ok` once everything committed so far is on disk (synchronously when it already is), `fail` with
+   * OPR_ERR_STORE_SYNC when it cannot be. Callbacks run in the order they were registered.
+   */
+  whenDurable(ok: () => void, fail: (e: Error) => void): void;
+  /** `whenDurable` as a promise. */
+  durable(): Promise<void>;
+  /** The head of the event log including commits not yet on disk (for a snapshot taken with its state). */
+  committedSeq(): number;
 
   // receipts
   /** Inserts a receipt; returns its id, or null when a receipt with the same dedupe key exists (a replay). */
@@ -132,16 +144,18 @@ export interface Store {
 
   // event log
   appendEvent(e: NewPresenceEvent): number;
+  /** Events after `afterSeq`, up to the durable head: an event is never shown before it is on disk. */
   readEvents(afterSeq: number, limit: number): PresenceEvent[];
   /**
-   * Events after `afterSeq` matching the filter, scanning a bounded number of rows; `scannedTo` is the last seq
-   * examined, so a caller resumes from there even when nothing matched.
+   * Events after `afterSeq` matching the filter, up to the durable head, scanning a bounded number of rows;
+   * `scannedTo` is the last seq examined, so a caller resumes from there even when nothing matched.
    */
   scanEvents(afterSeq: number, limit: number, filter: EventFilter): { events: PresenceEvent[]; scannedTo: number };
   /** Events of one user in a time range (timeline). */
   eventsForUser(userID: string, since: number, limit: number): PresenceEvent[];
   /** Events recorded in [since, until), oldest first, for "who was online at" and charts. */
   eventsBetween(since: number, until: number, limit: number): PresenceEvent[];
+  /** The last seq on disk: the head every subscriber sees (see `committedSeq`). */
   headSeq(): number;
   /** The highest seq removed by retention (0 if none): a cursor below it cannot be resumed. */
   prunedThroughSeq(): number;

@@ -107,7 +107,7 @@ describe('the /v1 API with api.requireAuth = always', () => {
 
   it('lets an event stream pass the token as ?access_token=, and only the event stream', async () => {
     d = await startTestDaemon({ api: { requireAuth: 'always', tokens: [TOKEN] } });
-    produce(d, 2);
+    await produce(d, 2);
     const s = await openStream(`${d.apiUrl}/v1/events?after=0&access_token=${TOKEN}`);
     try {
       expect(s.status).toBe(200);

@@ -39,7 +39,7 @@ describe('when the daemon restarts mid-stream on the same database', () => {
     es.addEventListener('message', (m) => viaEventSource.push((JSON.parse(m.data as string) as PresenceEventJson).seq));
 
     const users = userIDs(30);
-    for (let i = 0; i < 10; i++) produce(first, 10, users);
+    for (let i = 0; i < 10; i++) await produce(first, 10, users);
     // Stop while the subscribers are still behind or just caught up.
     await waitUntil(() => viaClient.length > 0 && viaEventSource.length > 0 && receiver.deliveries.length > 0, 'the first events');
     await first.close();
@@ -50,7 +50,7 @@ describe('when the daemon restarts mid-stream on the same database', () => {
     current = second;
     expect(second.apiUrl).toBe(first.apiUrl);
     expect(second.store.headSeq()).toBe(100);
-    for (let i = 0; i < 5; i++) produce(second, 10, users);
+    for (let i = 0; i < 5; i++) await produce(second, 10, users);
 
     await waitUntil(
       () => viaClient.length >= 150 && viaEventSource.length >= 150 && new Set(receiver.seqs()).size >= 150,

@@ -21,7 +21,7 @@ describe('GET /v1/events as JSON pages', () => {
 
   it('pages through the log with after and limit, giving next and head', async () => {
     d = await startTestDaemon();
-    produce(d, 25);
+    await produce(d, 25);
     const first = await page(d, 'after=0&limit=10');
     expect(first.status).toBe(200);
     expect(first.body.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -36,7 +36,7 @@ describe('GET /v1/events as JSON pages', () => {
 
   it('filters by users and types and advances next past what it left out', async () => {
     d = await startTestDaemon();
-    produce(d, 30, userIDs(3));
+    await produce(d, 30, userIDs(3));
     const r = await page(d, 'after=0&users=u2&types=presence.online');
     expect(r.body.events.map((e) => [e.userID, e.type])).toEqual(Array.from({ length: 5 }, () => ['u2', 'presence.online']));
     expect(r.body.next).toBe(30);
@@ -63,11 +63,11 @@ describe('GET /v1/events as JSON pages', () => {
   describe('with wait (long poll)', () => {
     it('answers as soon as an event is committed', async () => {
       d = await startTestDaemon();
-      produce(d, 2);
+      await produce(d, 2);
       const started = Date.now();
       const pending = page(d, 'after=2&wait=20');
       await sleep(150);
-      produce(d, 1);
+      await produce(d, 1);
       const r = await pending;
       expect(r.body.events.map((e) => e.seq)).toEqual([3]);
       expect(Date.now() - started).toBeLessThan(5000);
@@ -75,7 +75,7 @@ describe('GET /v1/events as JSON pages', () => {
 
     it('answers with no events when the wait runs out', async () => {
       d = await startTestDaemon();
-      produce(d, 1);
+      await produce(d, 1);
       const started = Date.now();
       const r = await page(d, 'after=1&wait=1');
       expect(Date.now() - started).toBeGreaterThanOrEqual(900);
@@ -86,9 +86,9 @@ describe('GET /v1/events as JSON pages', () => {
       d = await startTestDaemon();
       const pending = page(d, 'after=0&wait=10&users=u3');
       await sleep(100);
-      produce(d, 3, userIDs(3)); // u0, u1, u2
+      await produce(d, 3, userIDs(3)); // u0, u1, u2
       await sleep(100);
-      produce(d, 4, userIDs(4)); // u3 is the fourth
+      await produce(d, 4, userIDs(4)); // u3 is the fourth
       const r = await pending;
       expect(r.body.events.map((e) => e.userID)).toEqual(['u3']);
       expect(r.body.next).toBe(7);

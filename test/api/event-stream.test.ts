@@ -80,7 +80,7 @@ describe('GET /v1/events as server-sent events', () => {
     d = await startTestDaemon();
     const t0 = Date.now();
     await postWebhook(d, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', 'ann', 5, t0));
-    produce(d, 2, ['bob', 'cy']);
+    await produce(d, 2, ['bob', 'cy']);
     const s = await open('/v1/events?after=0');
     expect(s.status).toBe(200);
     expect(s.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
@@ -100,11 +100,11 @@ describe('GET /v1/events as server-sent events', () => {
 
   it('starts at the head without a cursor, and prefers Last-Event-ID over ?after=', async () => {
     d = await startTestDaemon();
-    produce(d, 5);
+    await produce(d, 5);
     const fromHead = await open('/v1/events');
     const resumed = await open('/v1/events?after=1', { 'last-event-id': '3' });
     await waitUntil(() => resumed.seqs().length === 2, 'the resumed history');
-    produce(d, 1);
+    await produce(d, 1);
     await waitUntil(() => fromHead.seqs().length === 1 && resumed.seqs().length === 3, 'the live event');
     expect(fromHead.seqs()).toEqual([6]);
     expect(fromHead.messages[0]).toMatchObject({ event: 'heartbeat', id: '5' });
@@ -113,7 +113,7 @@ describe('GET /v1/events as server-sent events', () => {
 
   it('refuses a malformed Last-Event-ID and a cursor ahead of the head with 400', async () => {
     d = await startTestDaemon();
-    produce(d, 2);
+    await produce(d, 2);
     const bad = await open('/v1/events', { 'last-event-id': 'abc' });
     expect(bad.status).toBe(400);
     const ahead = await fetch(`${d.apiUrl}/v1/events?after=99`, { headers: { accept: 'text/event-stream' } });
@@ -126,7 +126,7 @@ describe('GET /v1/events as server-sent events', () => {
   describe('when an EventSource is disconnected at random points while events are produced', () => {
     it('resumes from Last-Event-ID with no gap and no duplicate', async () => {
       d = await startTestDaemon();
-      produce(d, 300, userIDs(50));
+      await produce(d, 300, userIDs(50));
       const random = prng(20_241_125);
       const state = { cutsLeft: 5, requests: [] as Headers[] };
       const seqs: number[] = [];
@@ -135,7 +135,7 @@ describe('GET /v1/events as server-sent events', () => {
       try {
         // Produce while it reads, reconnects and resumes.
         for (let i = 0; i < 40; i++) {
-          produce(d, 10, userIDs(50));
+          await produce(d, 10, userIDs(50));
           await sleep(20 + Math.floor(random() * 60));
         }
         const head = d.store.headSeq();
@@ -159,12 +159,12 @@ describe('GET /v1/events as server-sent events', () => {
     it('delivers every event exactly once across the seam between history and live events', async () => {
       d = await startTestDaemon();
       const users = userIDs(100);
-      produce(d, 6000, users);
+      await produce(d, 6000, users);
       const s = await open('/v1/events?after=0');
       // Commit more events between the pages of history the stream is sending.
       let produced = 0;
       while (s.seqs().length < 6000 + produced && produced < 3000) {
-        produce(d, 20, users);
+        await produce(d, 20, users);
         produced += 20;
         await new Promise((r) => setImmediate(r));
       }
@@ -172,7 +172,7 @@ describe('GET /v1/events as server-sent events', () => {
       expect(head).toBe(6000 + produced);
       expect(produced).toBeGreaterThan(0);
       await waitUntil(() => s.seqs().length >= head, 'every event', 20_000);
-      produce(d, 5, users);
+      await produce(d, 5, users);
       await waitUntil(() => s.seqs().length >= head + 5, 'the live tail');
       const seqs = s.seqs();
       expect(seqs).toHaveLength(head + 5);
@@ -182,10 +182,10 @@ describe('GET /v1/events as server-sent events', () => {
 
   it('answers 410 OPR_ERR_CURSOR_EXPIRED for a cursor older than retention, and resumes from the oldest kept', async () => {
     d = await startTestDaemon({ store: { retentionDays: 1 } });
-    produce(d, 20);
+    await produce(d, 20);
     const pruned = d.store.prune(Date.now() + 60_000);
     expect(pruned.events).toBe(20);
-    produce(d, 3);
+    await produce(d, 3);
     const gone = await fetch(`${d.apiUrl}/v1/events?after=5`, { headers: { accept: 'text/event-stream' } });
     expect(gone.status).toBe(410);
     const body = (await gone.json()) as { error: { code: string; message: string; oldestSeq: number } };
@@ -202,13 +202,13 @@ describe('GET /v1/events as server-sent events', () => {
 
   it('filters by users and types, and its heartbeats move the cursor past the events left out', async () => {
     d = await startTestDaemon({ api: { sseHeartbeatSeconds: 1 } });
-    produce(d, 40, userIDs(4));
+    await produce(d, 40, userIDs(4));
     const s = await open('/v1/events?after=0&users=u1,u3&types=presence.offline');
     await waitUntil(() => s.seqs().length === 10, 'the filtered history');
     const events = s.messages.filter((m) => m.event === 'message').map((m) => JSON.parse(m.data) as PresenceEventJson);
     expect(new Set(events.map((e) => e.userID))).toEqual(new Set(['u1', 'u3']));
     expect(new Set(events.map((e) => e.type))).toEqual(new Set(['presence.offline']));
-    produce(d, 4, userIDs(4));
+    await produce(d, 4, userIDs(4));
     await waitUntil(() => s.messages.some((m) => m.event === 'heartbeat' && m.id === '44'), 'a heartbeat at the head');
     expect(s.seqs()).toHaveLength(10);
     const bad = await fetch(`${d.apiUrl}/v1/events?types=presence.away`, { headers: { accept: 'text/event-stream' } });
@@ -217,7 +217,7 @@ describe('GET /v1/events as server-sent events', () => {
 
   it('sends a heartbeat carrying the head every api.sseHeartbeatSeconds', async () => {
     d = await startTestDaemon({ api: { sseHeartbeatSeconds: 1 } });
-    produce(d, 3);
+    await produce(d, 3);
     const s = await open('/v1/events?after=3');
     await waitUntil(() => s.messages.filter((m) => m.event === 'heartbeat').length >= 2, 'two heartbeats', 5000);
     const beats = s.messages.filter((m) => m.event === 'heartbeat').map((m) => JSON.parse(m.data) as unknown);
@@ -241,7 +241,7 @@ describe('GET /v1/events as server-sent events', () => {
       // Long userIDs make big events: the kernel's socket buffers fill sooner.
       const users = userIDs(500).map((u) => `${u}-${'x'.repeat(240)}`);
       for (let i = 0; i < 200 && !cut; i++) {
-        produce(daemon, 500, users);
+        await produce(daemon, 500, users);
         if (i % 4 === 3) cut = (await metricValue(daemon, 'opr_sse_disconnects_total{reason="slow"}')) === 1;
         await new Promise((r) => setImmediate(r));
       }
@@ -258,7 +258,7 @@ describe('GET /v1/events as server-sent events', () => {
     it('pauses at the socket buffer instead of reading ahead, and cuts it after four heartbeats without progress', async () => {
       // History several times the buffer limit: only pausing keeps the daemon's buffer under it.
       d = await startTestDaemon({ api: { sseHeartbeatSeconds: 1, sseMaxBufferedBytes: 1_048_576 } });
-      produce(d, 12_000, userIDs(500).map((u) => `${u}-${'x'.repeat(240)}`));
+      await produce(d, 12_000, userIDs(500).map((u) => `${u}-${'x'.repeat(240)}`));
       const { port } = new URL(d.apiUrl);
       const socket = connect(Number(port), '127.0.0.1');
       socket.on('error', () => undefined);
@@ -297,7 +297,7 @@ describe('GET /v1/events as server-sent events', () => {
 
   it('ends open streams when the daemon shuts down instead of waiting for them', async () => {
     d = await startTestDaemon();
-    produce(d, 2);
+    await produce(d, 2);
     const s = await open('/v1/events?after=0');
     await waitUntil(() => s.seqs().length === 2, 'the history');
     const longPoll = fetch(`${d.apiUrl}/v1/events?after=2&wait=30`);

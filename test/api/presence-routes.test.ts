@@ -44,7 +44,7 @@ describe('GET /v1/presence', () => {
 
   it('lists every key with its state and the seq it corresponds to, in pages', async () => {
     d = await startTestDaemon();
-    produce(d, 30, userIDs(20)); // u0..u9 end offline, u10..u19 online
+    await produce(d, 30, userIDs(20)); // u0..u9 end offline, u10..u19 online
     const pages = await snapshot(d);
     expect(pages).toHaveLength(3);
     expect(pages.every((p) => p.seq === 30)).toBe(true);
@@ -69,12 +69,12 @@ describe('GET /v1/presence', () => {
     it('gives the current state once the events after the first page’s seq are applied', async () => {
       d = await startTestDaemon();
       const users = userIDs(40);
-      produce(d, 60, users);
+      await produce(d, 60, users);
       let producing = true;
       const daemon = d;
       const producer = (async () => {
         for (let i = 0; producing; i++) {
-          produce(daemon, 3, users.slice((i * 3) % 36, ((i * 3) % 36) + 3));
+          await produce(daemon, 3, users.slice((i * 3) % 36, ((i * 3) % 36) + 3));
           await sleep(1);
         }
       })();
@@ -115,11 +115,11 @@ describe('GET /v1/presence', () => {
   describe('?at=', () => {
     it('says who was online at that moment and which event set each key', async () => {
       d = await startTestDaemon();
-      produce(d, 3, userIDs(3)); // #1-#3: u0, u1, u2 online
+      await produce(d, 3, userIDs(3)); // #1-#3: u0, u1, u2 online
       await sleep(5);
       const at = Date.now();
       await sleep(5);
-      produce(d, 4, userIDs(4)); // #4-#7: u0, u1, u2 offline, u3 online
+      await produce(d, 4, userIDs(4)); // #4-#7: u0, u1, u2 offline, u3 online
       const r = await get<PresenceAtPage>(d, `/v1/presence?at=${new Date(at).toISOString()}`);
       expect(r.status).toBe(200);
       expect(r.body.seq).toBe(3);
@@ -138,16 +138,16 @@ describe('GET /v1/presence', () => {
     it('works past retention from later events and the current state, and answers 410 before it', async () => {
       d = await startTestDaemon();
       const t0 = Date.now();
-      produce(d, 5, userIDs(5)); // #1-#5: u0..u4 online
+      await produce(d, 5, userIDs(5)); // #1-#5: u0..u4 online
       await sleep(5);
       const horizon = Date.now();
       await sleep(5);
-      produce(d, 2, userIDs(2)); // #6, #7: u0, u1 offline
+      await produce(d, 2, userIDs(2)); // #6, #7: u0, u1 offline
       await sleep(5);
       const at = Date.now();
       await sleep(5);
-      produce(d, 1, ['u0']); // #8: u0 online
-      produce(d, 1, ['u2']); // #9: u2 offline
+      await produce(d, 1, ['u0']); // #8: u0 online
+      await produce(d, 1, ['u2']); // #9: u2 offline
       expect(d.store.prune(horizon).events).toBe(5);
 
       const r = await get<PresenceAtPage>(d, `/v1/presence?at=${at}`);
@@ -167,7 +167,7 @@ describe('GET /v1/presence', () => {
 
     it('takes a duration back from now, and refuses a future or unreadable time with 400', async () => {
       d = await startTestDaemon();
-      produce(d, 2);
+      await produce(d, 2);
       const r = await get<PresenceAtPage>(d, '/v1/presence?at=1s');
       expect(r.status).toBe(200);
       expect((await get(d, `/v1/presence?at=${Date.now() + 60_000}`)).status).toBe(400);

@@ -10,9 +10,9 @@ export function userIDs(n: number): string[] {
 
 /**
  * Commits `count` stream events through the engine (corrections, one transaction per round over distinct users),
- * each flipping its key, so the stream alternates per key.
+ * each flipping its key, so the stream alternates per key. Resolves once they are durable (visible to subscribers).
  */
-export function produce(d: Pick<Daemon, 'engine'>, count: number, users: readonly string[] = userIDs(10)): void {
+export function produce(d: Pick<Daemon, 'engine' | 'store'>, count: number, users: readonly string[] = userIDs(10)): Promise<void> {
   let left = count;
   while (left > 0) {
     const round = users.slice(0, Math.min(left, users.length));
@@ -30,6 +30,7 @@ export function produce(d: Pick<Daemon, 'engine'>, count: number, users: readonl
     );
     left -= res.events;
   }
+  return d.store.durable();
 }
 
 /** Resolves after `ms`. */

@@ -24,7 +24,7 @@ describe('openim-presence subscribers', () => {
       { name: 'billing', url: r.url, secret: SECRET, maxAttempts: 1 },
       { name: 'audit', url: r.url, secret: SECRET, users: ['nobody'] },
     ]);
-    produce(d, 4);
+    await produce(d, 4);
     const daemon = d;
     await waitUntil(() => daemon.store.getSubscriberCursor('billing')?.state === 'dead', 'the dead-letter state');
 
@@ -56,7 +56,7 @@ describe('openim-presence subscribers', () => {
   it('fails clearly for an unknown subscriber, a bad --from, and a seq removed by retention', async () => {
     r = await startReceiver();
     d = await startPushDaemon([{ name: 'billing', url: r.url, secret: SECRET }]);
-    produce(d, 3);
+    await produce(d, 3);
     d.store.prune(Date.now() + 60_000);
     const unknown = await runCli(['subscribers', 'retry', 'nobody', '--url', d.apiUrl]);
     expect(unknown.code).toBe(1);

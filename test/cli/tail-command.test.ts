@@ -58,10 +58,10 @@ describe('openim-presence tail', () => {
 
   it('prints each event as a JSON line, history then live, and exits 0 on SIGTERM', async () => {
     const d = await daemon();
-    produce(d, 3);
+    await produce(d, 3);
     const t = tail(['--url', d.apiUrl, '--json', '--after', '0']);
     await waitUntil(() => t.lines().length === 3, 'the history', 20_000);
-    produce(d, 2);
+    await produce(d, 2);
     await waitUntil(() => t.lines().length === 5, 'the live events');
     const events = t.lines().map((l) => JSON.parse(l) as PresenceEventJson);
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
@@ -73,10 +73,10 @@ describe('openim-presence tail', () => {
 
   it('follows only new events by default, as readable lines, filtered by --user and --type', async () => {
     const d = await daemon();
-    produce(d, 4, userIDs(2));
+    await produce(d, 4, userIDs(2));
     const t = tail(['--url', d.apiUrl, '--user', 'u1', '--type', 'offline']);
     await waitUntil(() => t.stderr().includes('following'), 'the stream', 20_000);
-    produce(d, 4, userIDs(2)); // #5 u0 online, #6 u1 online, #7 u0 offline, #8 u1 offline
+    await produce(d, 4, userIDs(2)); // #5 u0 online, #6 u1 online, #7 u0 offline, #8 u1 offline
     await waitUntil(() => t.lines().length === 1, 'the matching event');
     expect(t.lines()[0]).toMatch(/^#8 {2}\S+Z {2}offline {2}u1 {2}Web\(5\) {2}user offline v4 {2}correction \(mismatch #8, happened between \S+ and \S+\)$/);
   });
@@ -90,7 +90,7 @@ describe('openim-presence tail', () => {
     });
     let current: Daemon = first;
     cleanup.push(() => current.close());
-    produce(first, 20);
+    await produce(first, 20);
     const t = tail(['--url', first.apiUrl, '--json', '--after', '0']);
     await waitUntil(() => t.lines().length === 20, 'the history', 20_000);
     await first.close();
@@ -100,7 +100,7 @@ describe('openim-presence tail', () => {
       return undefined;
     });
     current = second;
-    produce(second, 10);
+    await produce(second, 10);
     await waitUntil(() => t.lines().length >= 30, 'the events after the restart', 20_000);
     const seqs = t.lines().map((l) => (JSON.parse(l) as PresenceEventJson).seq);
     expect(seqs).toHaveLength(30);
@@ -110,7 +110,7 @@ describe('openim-presence tail', () => {
 
   it('exits 1 saying what to do when its cursor is older than retention', async () => {
     const d = await daemon();
-    produce(d, 5);
+    await produce(d, 5);
     d.store.prune(Date.now() + 60_000);
     const r = await runCli(['tail', '--url', d.apiUrl, '--after', '1']);
     expect(r.code).toBe(1);

@@ -67,10 +67,10 @@ describe('subscribe()', () => {
 
   it('delivers the events after `after` in order, then live ones, and tracks lastSeq', async () => {
     d = await startTestDaemon();
-    produce(d, 5);
+    await produce(d, 5);
     const f = follow({ after: 2 });
     await waitUntil(() => f.events.length === 3, 'the history');
-    produce(d, 2);
+    await produce(d, 2);
     await waitUntil(() => f.events.length === 5, 'the live events');
     expect(f.seqs()).toEqual([3, 4, 5, 6, 7]);
     expect(f.events[0]).toMatchObject({ seq: 3, type: 'presence.online', platform: 'Web', source: 'poll' });
@@ -81,12 +81,12 @@ describe('subscribe()', () => {
 
   it('starts at the head without `after`, and filters by users and types', async () => {
     d = await startTestDaemon();
-    produce(d, 8, userIDs(4));
+    await produce(d, 8, userIDs(4));
     const all = follow();
     const some = follow({ users: ['u1'], types: ['presence.online'] });
     await waitUntil(() => all.heartbeats.length > 0 && some.heartbeats.length > 0, 'the first heartbeats');
     expect(all.sub.lastSeq()).toBe(8);
-    produce(d, 8, userIDs(4));
+    await produce(d, 8, userIDs(4));
     await waitUntil(() => all.events.length === 8, 'the new events');
     await waitUntil(() => some.events.length === 1, 'the matching event');
     expect(some.events.map((e) => [e.seq, e.userID, e.type])).toEqual([[10, 'u1', 'presence.online']]);
@@ -95,12 +95,12 @@ describe('subscribe()', () => {
   describe('when its connections break at random points while events are produced', () => {
     it('reconnects and resumes with no gap and no duplicate', async () => {
       d = await startTestDaemon();
-      produce(d, 200, userIDs(40));
+      await produce(d, 200, userIDs(40));
       let n = 0;
       const state = { cuts: 8, requests: 0, limit: () => 300 + ((n++ * 7919) % 5000) };
       const f = follow({ after: 0, fetch: breakingFetch(state) });
       for (let i = 0; i < 30; i++) {
-        produce(d, 10, userIDs(40));
+        await produce(d, 10, userIDs(40));
         await sleep(15);
       }
       const head = d.store.headSeq();
@@ -119,7 +119,7 @@ describe('subscribe()', () => {
 
   it('delivers an event again when onEvent threw for it', async () => {
     d = await startTestDaemon();
-    produce(d, 3);
+    await produce(d, 3);
     const seen: number[] = [];
     let failed = false;
     const f = follow({
@@ -139,7 +139,7 @@ describe('subscribe()', () => {
 
   it('stops with a fatal error that says what to do when its cursor is older than retention (410)', async () => {
     d = await startTestDaemon();
-    produce(d, 10);
+    await produce(d, 10);
     d.store.prune(Date.now() + 60_000);
     const f = follow({ after: 3 });
     await waitUntil(() => f.errors.length === 1, 'the error');
@@ -158,7 +158,7 @@ describe('subscribe()', () => {
     expect(refused.errors[0]).toMatchObject({ fatal: true, kind: 'unauthorized', status: 401 });
     const accepted = follow({ token: 'subscribe-test-token-0123' });
     await waitUntil(() => accepted.heartbeats.length > 0, 'the stream');
-    produce(d, 1);
+    await produce(d, 1);
     await waitUntil(() => accepted.events.length === 1, 'the event');
   });
 
@@ -170,7 +170,7 @@ describe('subscribe()', () => {
     await waitUntil(() => second.errors.length >= 2, 'refusals');
     expect(second.errors[0]).toMatchObject({ fatal: false, status: 503, code: 'OPR_ERR_TOO_MANY_CONNECTIONS' });
     first.sub.close();
-    produce(d, 1);
+    await produce(d, 1);
     await waitUntil(() => second.events.length === 1, 'the event on the second stream', 15_000);
   });
 
@@ -180,7 +180,7 @@ describe('subscribe()', () => {
     await waitUntil(() => f.heartbeats.length > 0, 'the stream');
     f.sub.close();
     f.sub.close();
-    produce(d, 3);
+    await produce(d, 3);
     await sleep(200);
     expect(f.events).toEqual([]);
     expect(f.errors).toEqual([]);

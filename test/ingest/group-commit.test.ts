@@ -107,4 +107,32 @@ describe('the group committer', () => {
       expect(batches).toEqual([[1]]);
     });
   });
+
+  describe('with afterCommit (answers once the commit is durable)', () => {
+    it('answers callers only when afterCommit says so, committing the next batch meanwhile', async () => {
+      const pending: (() => void)[] = [];
+      const c = make({ maxDelayMs: 0, afterCommit: (ok) => pending.push(ok) });
+      const settled: string[] = [];
+      void c.submit(1).then((r) => settled.push(r));
+      await vi.advanceTimersByTimeAsync(1);
+      void c.submit(2).then((r) => settled.push(r));
+      await vi.advanceTimersByTimeAsync(1);
+      expect(batches).toEqual([[1], [2]]);
+      expect(settled).toEqual([]);
+      pending.shift()!();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(settled).toEqual(['ok 1']);
+      pending.shift()!();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(settled).toEqual(['ok 1', 'ok 2']);
+    });
+
+    it('rejects the callers of a batch with the error afterCommit reports', async () => {
+      const c = make({ maxDelayMs: 0, afterCommit: (_ok, fail) => fail(new Error('fsync failed')) });
+      const a = c.submit(1);
+      const assertion = expect(a).rejects.toThrow('fsync failed');
+      await vi.advanceTimersByTimeAsync(1);
+      await assertion;
+    });
+  });
 });

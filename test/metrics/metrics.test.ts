@@ -50,6 +50,8 @@ describe('GET /metrics after known traffic', () => {
       { userID: 'm5', platformID: 2, toOnline: true, occurredAfter: null, occurredBefore: t, pollAt: t, evidence: [] },
       { userID: 'm3', platformID: 5, toOnline: false, occurredAfter: t, occurredBefore: t + 20, pollAt: t + 20, evidence: [] },
     ]);
+    // Events are counted when they are published, i.e. once durable.
+    await d.store.durable();
     d.bus.emit('poll:cycle', { kind: 'cycle', durationMs: 120, usersPolled: 40, requests: 2, errors: 1, disagreements: 3, corrections: 0 });
     d.bus.emit('poll:cycle', { kind: 'confirm', durationMs: 30, usersPolled: 3, requests: 1, errors: 0, disagreements: 0, corrections: 2 });
     d.bus.emit('poll:failed', { error: new Error('every poll batch failed') });

@@ -5,7 +5,7 @@ import type { SubscriberJson, SubscriberList } from '../../src/api/subscriber-ro
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { EventBus } from '../../src/engine/event-bus.js';
 import { ConfigError } from '../../src/errors.js';
-import { PushDispatcher } from '../../src/push/push-dispatcher.js';
+import { PushDispatcher, scrubCredentials, splitCredentials } from '../../src/push/push-dispatcher.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { firstBreak, produce, sleep, userIDs, waitUntil } from '../api/stream-fixtures.js';
 import type { Receiver } from './receiver.js';
@@ -54,7 +54,7 @@ describe('push delivery to configured subscribers', () => {
   it('POSTs batches in seq order, signed per Standard Webhooks, and persists the cursor', async () => {
     r = await startReceiver();
     d = await startPushDaemon([{ name: 'billing', url: r.url, secret: SECRET, batchSize: 3 }]);
-    produce(d, 10);
+    await produce(d, 10);
     const rec = r;
     await waitUntil(() => rec.seqs().length === 10, 'ten events');
     expect(r.deliveries.map((x) => x.events.map((e) => e.seq))).toEqual([[1, 2, 3], [4, 5, 6], [7, 8, 9], [10]]);
@@ -76,12 +76,12 @@ describe('push delivery to configured subscribers', () => {
   it('starts a new subscriber at the head and delivers only what matches its users and types', async () => {
     r = await startReceiver();
     const daemonless = await startPushDaemon([]);
-    produce(daemonless, 4, userIDs(4));
+    await produce(daemonless, 4, userIDs(4));
     const path = `${daemonless.dir}/presence.db`;
     await daemonless.close();
     d = alsoCleaning(await startPushDaemon([{ name: 'ops', url: r.url, secret: SECRET, users: ['u1', 'u2'], types: ['presence.offline'] }], undefined, path), daemonless);
     expect(await subscriber(d, 'ops')).toMatchObject({ cursor: 4, lag: 0 });
-    produce(d, 8, userIDs(4)); // #5-#8 offline, #9-#12 online
+    await produce(d, 8, userIDs(4)); // #5-#8 offline, #9-#12 online
     const rec = r;
     await waitUntil(() => rec.seqs().length === 2, 'the matching events');
     await sleep(100);
@@ -95,7 +95,7 @@ describe('push delivery to configured subscribers', () => {
     it('retries the same batch with exponential backoff, then delivers and resets', async () => {
       r = await startReceiver((n) => (n < 3 ? 503 : 200));
       d = await startPushDaemon([{ name: 'billing', url: r.url, secret: SECRET }], { baseDelayMs: 60, maxDelayMs: 10_000, random: () => 0.999 });
-      produce(d, 2);
+      await produce(d, 2);
       const rec = r;
       await waitUntil(() => rec.deliveries.length === 4, 'four attempts');
       const ids = new Set(r.deliveries.map((x) => x.headers['webhook-id']));
@@ -114,7 +114,7 @@ describe('push delivery to configured subscribers', () => {
     it('shows the retrying state, the attempts and the last error meanwhile', async () => {
       r = await startReceiver(() => 500);
       d = await startPushDaemon([{ name: 'billing', url: r.url, secret: SECRET, maxAttempts: 10 }], { baseDelayMs: 5000, maxDelayMs: 5000 });
-      produce(d, 3);
+      await produce(d, 3);
       const rec = r;
       await waitUntil(() => rec.deliveries.length === 1, 'the first attempt');
       const daemon = d;
@@ -127,7 +127,7 @@ describe('push delivery to configured subscribers', () => {
     it('records a timeout when the receiver does not answer in timeoutMs', async () => {
       r = await startReceiver((n) => (n === 0 ? 'hang' : 200));
       d = await startPushDaemon([{ name: 'slow', url: r.url, secret: SECRET, timeoutMs: 150 }], { baseDelayMs: 50, maxDelayMs: 50 });
-      produce(d, 1);
+      await produce(d, 1);
       const rec = r;
       await waitUntil(() => rec.deliveries.length === 2, 'the retry');
       const daemon = d;
@@ -140,11 +140,11 @@ describe('push delivery to configured subscribers', () => {
     it('dead-letters the subscriber, sends nothing more, and an operator retry resumes delivery in order', async () => {
       r = await startReceiver(() => 500);
       d = await startPushDaemon([{ name: 'billing', url: r.url, secret: SECRET, maxAttempts: 2, batchSize: 5 }]);
-      produce(d, 8);
+      await produce(d, 8);
       const daemon = d;
       await waitUntil(() => daemon.store.getSubscriberCursor('billing')?.state === 'dead', 'the dead-letter state');
       expect(await subscriber(d, 'billing')).toMatchObject({ state: 'dead', cursor: 0, lag: 8, attempts: 2, lastError: 'HTTP 500 (2 attempts)', nextAttemptAt: null });
-      produce(d, 2);
+      await produce(d, 2);
       await sleep(300);
       expect(r.deliveries).toHaveLength(2);
 
@@ -166,7 +166,7 @@ describe('push delivery to configured subscribers', () => {
     it('delivers every event from a seq on again, with new webhook ids', async () => {
       r = await startReceiver();
       d = await startPushDaemon([{ name: 'billing', url: r.url, secret: SECRET, batchSize: 4 }]);
-      produce(d, 10);
+      await produce(d, 10);
       const rec = r;
       await waitUntil(() => rec.seqs().length === 10, 'the first delivery');
       const replayed = await post(d, '/v1/subscribers/billing/replay', { fromSeq: 7 });
@@ -181,9 +181,9 @@ describe('push delivery to configured subscribers', () => {
     it('refuses a seq removed by retention (410), beyond the head (400), a bad body (400) and an unknown name (404)', async () => {
       r = await startReceiver();
       d = await startPushDaemon([{ name: 'billing', url: r.url, secret: SECRET }]);
-      produce(d, 10);
+      await produce(d, 10);
       d.store.prune(Date.now() + 60_000);
-      produce(d, 2);
+      await produce(d, 2);
       expect((await post(d, '/v1/subscribers/billing/replay', { fromSeq: 5 })).status).toBe(410);
       expect((await post(d, '/v1/subscribers/billing/replay', { fromSeq: 11 })).status).toBe(200);
       expect((await post(d, '/v1/subscribers/billing/replay', { fromSeq: 14 })).status).toBe(400);
@@ -197,7 +197,7 @@ describe('push delivery to configured subscribers', () => {
     r = await startReceiver(() => 500);
     const subscribers = [{ name: 'billing', url: r.url, secret: SECRET, maxAttempts: 1 }];
     const first = await startPushDaemon(subscribers);
-    produce(first, 3);
+    await produce(first, 3);
     await waitUntil(() => first.store.getSubscriberCursor('billing')?.state === 'dead', 'the dead-letter state');
     first.store.prune(Date.now() + 60_000);
     await first.close();
@@ -211,7 +211,7 @@ describe('push delivery to configured subscribers', () => {
     expect(s.state).toBe('dead');
     expect(s.lastError).toContain('replay from 4');
     expect((await post(d, '/v1/subscribers/billing/replay', { fromSeq: 4 })).status).toBe(200);
-    produce(d, 1);
+    await produce(d, 1);
     const rec = r;
     await waitUntil(() => rec.seqs().includes(4), 'delivery after the replay');
   });
@@ -219,12 +219,48 @@ describe('push delivery to configured subscribers', () => {
   it('sends unsigned requests for a subscriber without a secret', async () => {
     r = await startReceiver();
     d = await startPushDaemon([{ name: 'open', url: r.url }]);
-    produce(d, 1);
+    await produce(d, 1);
     const rec = r;
     await waitUntil(() => rec.deliveries.length === 1, 'the delivery');
     expect(r.deliveries[0]!.headers['webhook-signature']).toBeUndefined();
     expect(r.deliveries[0]!.headers['webhook-id']).toBe('msg_open_1_1');
     expect(await subscriber(d, 'open')).toMatchObject({ signed: false });
+  });
+
+  it('sends credentials in the URL as Basic auth, and never shows the password', async () => {
+    r = await startReceiver();
+    const withCredentials = r.url.replace('http://', 'http://push%20user:p%40ss-Word-91@');
+    d = await startPushDaemon([{ name: 'basic', url: withCredentials }]);
+    await produce(d, 2);
+    const rec = r;
+    await waitUntil(() => rec.seqs().length === 2, 'both events');
+    expect(r.deliveries[0]!.headers.authorization).toBe(`Basic ${Buffer.from('push user:p@ss-Word-91').toString('base64')}`);
+    const shown = JSON.stringify(await subscriber(d, 'basic'));
+    expect(shown).not.toContain('p%40ss');
+    expect(shown).not.toContain('p@ss');
+    expect(await subscriber(d, 'basic')).toMatchObject({ url: r.url, state: 'active', lastError: '' });
+  });
+
+  it('keeps the password of the URL out of the last error when delivery fails', async () => {
+    d = await startPushDaemon([{ name: 'gone', url: 'http://someone:hunter2-secret@127.0.0.1:9/x', maxAttempts: 50 }]);
+    await produce(d, 1);
+    let s = await subscriber(d, 'gone');
+    for (let i = 0; i < 100 && s.lastError === ''; i++) {
+      await sleep(50);
+      s = await subscriber(d, 'gone');
+    }
+    expect(s.lastError).toMatch(/^network error/);
+    expect(JSON.stringify(s)).not.toContain('hunter2');
+  });
+});
+
+describe('splitCredentials and scrubCredentials', () => {
+  it('move user:pass@ into an Authorization header and redact the password in text', () => {
+    expect(splitCredentials('https://a:b@example.test/p?q=1')).toEqual({ url: 'https://example.test/p?q=1', authorization: `Basic ${Buffer.from('a:b').toString('base64')}` });
+    expect(splitCredentials('https://example.test/p')).toEqual({ url: 'https://example.test/p', authorization: undefined });
+    expect(splitCredentials('not a url')).toEqual({ url: 'not a url', authorization: undefined });
+    expect(scrubCredentials('failed: https://a:s%3Dcret@h/ and s=cret', 'https://a:s%3Dcret@h/')).toBe('failed: https://a:[REDACTED]@h/ and [REDACTED]');
+    expect(scrubCredentials('nothing here', 'https://h/')).toBe('nothing here');
   });
 });
 

@@ -62,6 +62,40 @@ describe('the SQLite store on disk', () => {
     expect(userVersion()).toBe(MIGRATIONS.length);
   });
 
+  it('shows a committed event only once the fsync of the WAL that covers it returned', async () => {
+    const store = new SqliteStore({ path });
+    try {
+      store.transaction(() => store.appendEvent(event()));
+      // The fsync runs on the thread pool: it cannot have returned before this synchronous read.
+      expect(store.committedSeq()).toBe(1);
+      expect(store.headSeq()).toBe(0);
+      expect(store.readEvents(0, 10)).toEqual([]);
+      let durableAt = 0;
+      store.whenDurable(() => (durableAt = store.headSeq()), () => undefined);
+      expect(durableAt).toBe(0);
+      await store.durable();
+      expect(durableAt).toBe(1);
+      expect(store.readEvents(0, 10).map((e) => e.seq)).toEqual([1]);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('makes everything committed durable when it closes, so a reopened store shows it', () => {
+    const store = new SqliteStore({ path });
+    store.transaction(() => store.appendEvent(event()));
+    let ran = false;
+    store.whenDurable(() => (ran = true), () => undefined);
+    store.close();
+    expect(ran).toBe(true);
+    const again = new SqliteStore({ path });
+    try {
+      expect(again.headSeq()).toBe(1);
+    } finally {
+      again.close();
+    }
+  });
+
   it('uses WAL journaling', () => {
     new SqliteStore({ path }).close();
     const db = new Database(path, { readonly: true });

@@ -154,7 +154,7 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
         expect(store.listMismatches({ limit: 10 })).toEqual([]);
       });
 
-      it('does not consume a seq in a rolled-back transaction: the log stays gap-free', () => {
+      it('does not consume a seq in a rolled-back transaction: the log stays gap-free', async () => {
         store.appendEvent(event());
         expect(() =>
           store.transaction(() => {
@@ -162,6 +162,7 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
             throw new Error('boom');
           }),
         ).toThrow('boom');
+        await store.durable();
         expect(store.headSeq()).toBe(1);
         expect(store.appendEvent(event({ userVersion: 2 }))).toBe(2);
       });
@@ -292,15 +293,39 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
     });
 
     describe('the event log', () => {
-      it('assigns seq 1, 2, 3 … in append order and reports the head', () => {
+      it('assigns seq 1, 2, 3 … in append order and reports the head', async () => {
         expect(store.headSeq()).toBe(0);
         expect(store.prunedThroughSeq()).toBe(0);
         const seqs = [1, 2, 3].map((v) => store.appendEvent(event({ userVersion: v })));
         expect(seqs).toEqual([1, 2, 3]);
+        expect(store.committedSeq()).toBe(3);
+        await store.durable();
         expect(store.headSeq()).toBe(3);
       });
 
-      it('round-trips every field, for webhook events and for corrections', () => {
+      it('shows readers only what is durable: headSeq and reads stop at the durable head, committedSeq does not', async () => {
+        store.transaction(() => store.appendEvent(event()));
+        expect(store.committedSeq()).toBe(1);
+        expect(store.headSeq()).toBeLessThanOrEqual(1);
+        expect(store.readEvents(0, 10)).toHaveLength(store.headSeq());
+        expect(store.scanEvents(0, 10, {}).events).toHaveLength(store.headSeq());
+        await store.durable();
+        expect(store.headSeq()).toBe(1);
+        expect(store.readEvents(0, 10)).toHaveLength(1);
+      });
+
+      it('runs whenDurable callbacks in the order they were registered', async () => {
+        const order: number[] = [];
+        store.transaction(() => store.appendEvent(event()));
+        store.whenDurable(() => order.push(1), () => order.push(-1));
+        store.transaction(() => store.appendEvent(event({ userVersion: 2 })));
+        store.whenDurable(() => order.push(2), () => order.push(-2));
+        store.whenDurable(() => order.push(3), () => order.push(-3));
+        await store.durable();
+        expect(order).toEqual([1, 2, 3]);
+      });
+
+      it('round-trips every field, for webhook events and for corrections', async () => {
         const a = event();
         const b = event({
           type: 'presence.offline',
@@ -317,26 +342,29 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
         });
         store.appendEvent(a);
         store.appendEvent(b);
+        await store.durable();
         expect(store.readEvents(0, 10)).toEqual([
           { ...a, seq: 1 },
           { ...b, seq: 2 },
         ]);
       });
 
-      it('reads pages after a seq, in seq order, up to the limit', () => {
+      it('reads pages after a seq, in seq order, up to the limit', async () => {
         for (let i = 1; i <= 5; i++) store.appendEvent(event({ userVersion: i }));
+        await store.durable();
         expect(store.readEvents(2, 2).map((e) => e.seq)).toEqual([3, 4]);
         expect(store.readEvents(5, 10)).toEqual([]);
       });
 
       describe('scanEvents', () => {
-        beforeEach(() => {
+        beforeEach(async () => {
           // seq: 1 u1 online, 2 u2 online, 3 u1 offline, 4 u3 online, 5 u2 offline
           store.appendEvent(event({ userID: 'u1' }));
           store.appendEvent(event({ userID: 'u2' }));
           store.appendEvent(event({ userID: 'u1', type: 'presence.offline', userOnline: false, userVersion: 2 }));
           store.appendEvent(event({ userID: 'u3' }));
           store.appendEvent(event({ userID: 'u2', type: 'presence.offline', userOnline: false, userVersion: 2 }));
+          await store.durable();
         });
 
         it('without a filter reads like readEvents, scannedTo at the last event returned', () => {
@@ -596,7 +624,7 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
     describe('retention', () => {
       const old = T0 - 10 * 86_400_000;
 
-      function fill(): void {
+      async function fill(): Promise<void> {
         store.appendEvent(event({ recordedAt: old }));
         store.appendEvent(event({ recordedAt: old + 1 }));
         store.appendEvent(event({ recordedAt: T0 }));
@@ -610,10 +638,11 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
         store.insertPollRun(pollRun({ startedAt: T0 }));
         store.insertPollObservation({ userID: 'u1', at: old, runID: 1, platforms: null, purpose: 'agree' });
         store.insertPollObservation({ userID: 'u1', at: T0, runID: 2, platforms: null, purpose: 'agree' });
+        await store.durable();
       }
 
-      it('removes rows older than the horizon, keeping open mismatches, and says how many', () => {
-        fill();
+      it('removes rows older than the horizon, keeping open mismatches, and says how many', async () => {
+        await fill();
         expect(store.prune(T0 - 86_400_000)).toEqual({ receipts: 1, events: 2, mismatches: 2, pollRuns: 1, observations: 1 });
         expect(store.readEvents(0, 10).map((e) => e.seq)).toEqual([3]);
         expect(store.countReceipts()).toBe(1);
@@ -622,8 +651,8 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
         expect(store.observationsForUser('u1', 0, 10)).toHaveLength(1);
       });
 
-      it('records the highest pruned seq and never lowers it', () => {
-        fill();
+      it('records the highest pruned seq and never lowers it', async () => {
+        await fill();
         store.prune(T0 - 86_400_000);
         expect(store.prunedThroughSeq()).toBe(2);
         expect(store.headSeq()).toBe(3);
@@ -631,19 +660,20 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
         expect(store.prunedThroughSeq()).toBe(2);
       });
 
-      it('never reuses a seq after pruning everything and appending again', () => {
-        fill();
+      it('never reuses a seq after pruning everything and appending again', async () => {
+        await fill();
         expect(store.prune(T0 + 1)).toMatchObject({ events: 3 });
         expect(store.readEvents(0, 10)).toEqual([]);
         expect(store.prunedThroughSeq()).toBe(3);
         expect(store.headSeq()).toBe(3);
         expect(store.appendEvent(event({ recordedAt: T0 + 2 }))).toBe(4);
+        await store.durable();
         expect(store.readEvents(0, 10).map((e) => e.seq)).toEqual([4]);
       });
 
-      it('keeps that guarantee across a reopen', () => {
+      it('keeps that guarantee across a reopen', async () => {
         if (!h.reopen) return;
-        fill();
+        await fill();
         store.prune(T0 + 1);
         store = h.reopen();
         expect(store.headSeq()).toBe(3);
