@@ -27,8 +27,10 @@
  * synchronously and emits after the commit, so no event can fall between a read and going live.
  *
  * Flow control: while catching up, a connection writes history only while the socket accepts it (up to its
- * high-water mark) and then waits for it to drain, so history is never buffered in memory; a client that accepts nothing for four heartbeat intervals meanwhile is cut (`stalled`). When
- * live, events are written as they commit; a client still holding more than `api.sseMaxBufferedBytes` unsent bytes
+ * high-water mark) and then waits for it to drain, so history is never buffered in memory; a client that accepts
+ * nothing for four heartbeat intervals meanwhile is cut (`stalled`). When live, events are written once durable, at
+ * most every `coalesceMs` (4 ms): commits made meanwhile go out in one write per subscriber, each event serialized
+ * once for all of them. A client still holding more than `api.sseMaxBufferedBytes` unsent bytes
  * when the next commit or heartbeat comes is cut (`slow`). Cuts are logged and counted in
  * `opr_sse_disconnects_total{reason}`; the client reconnects and resumes from its cursor.
  */
@@ -60,6 +62,12 @@ export interface EventStreamOptions {
   pageSize?: number;
   /** Reconnection delay suggested to clients with `retry:`, in milliseconds. Default 1000. */
   retryMs?: number;
+  /**
+   * Shortest time between two live writes to the subscribers, in milliseconds. Events committed meanwhile go out
+   * together, one write per subscriber, so a burst of small commits does not cost a socket write per commit per
+   * subscriber. The first commit after a quiet spell goes out at once. Default 4.
+   */
+  coalesceMs?: number;
   /** The `opr_sse_connections` gauge. */
   gauge?: { inc(): void; dec(): void };
   /** Where `opr_sse_disconnects_total` is registered. */
@@ -111,6 +119,10 @@ export class EventStreamHub {
   private offBus: (() => void) | undefined;
   private closed = false;
   private readonly disconnects: Counter<'reason'> | undefined;
+  /** Committed events not yet written to the live subscribers (consecutive commits, in seq order). */
+  private pending: PresenceEvent[] = [];
+  private flushScheduled = false;
+  private lastFlush = 0;
 
   constructor(readonly opts: EventStreamOptions) {
     if (opts.registry) {
@@ -141,7 +153,7 @@ export class EventStreamHub {
           : `too many event stream connections (api.maxSseConnections = ${this.opts.maxConnections}); retry later or use the JSON pages (GET /v1/events without Accept: text/event-stream)`,
       );
     }
-    this.offBus ??= this.opts.bus.on('events:committed', (evs) => this.fanOut(evs));
+    this.offBus ??= this.opts.bus.on('events:committed', (evs) => this.committed(evs));
     reply.hijack();
     const conn = new SseConnection(this, reply.raw, start, req.ip);
     this.conns.add(conn);
@@ -152,6 +164,7 @@ export class EventStreamHub {
   /** Ends every stream (clients reconnect to the next daemon and resume). Safe to call twice. */
   closeAll(): void {
     this.closed = true;
+    this.pending = [];
     this.offBus?.();
     this.offBus = undefined;
     for (const c of [...this.conns]) c.end('shutdown');
@@ -162,6 +175,25 @@ export class EventStreamHub {
     if (!this.conns.delete(conn)) return;
     this.opts.gauge?.dec();
     if (reason !== undefined) this.disconnects?.inc({ reason });
+  }
+
+  /** Queues committed events and schedules their write: now after a quiet spell, else `coalesceMs` after the last. */
+  private committed(evs: readonly PresenceEvent[]): void {
+    if (evs.length === 0 || this.conns.size === 0) return;
+    for (const e of evs) this.pending.push(e);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    const wait = this.lastFlush + (this.opts.coalesceMs ?? 4) - performance.now();
+    if (wait <= 0) setImmediate(() => this.flush());
+    else setTimeout(() => this.flush(), wait);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    this.lastFlush = performance.now();
+    const evs = this.pending;
+    this.pending = [];
+    if (!this.closed) this.fanOut(evs);
   }
 
   private fanOut(evs: PresenceEvent[]): void {
@@ -239,16 +271,19 @@ class SseConnection {
     if (this.closed || !this.live) return;
     // Still holding more than the limit from before: the client does not keep up.
     if (!this.checkBuffer()) return;
-    if (evs[0]!.seq !== this.cursor + 1) {
+    // The batch is consecutive seqs; skip what this connection already read from the store.
+    const start = Math.max(0, this.cursor + 1 - evs[0]!.seq);
+    if (start >= evs.length) return;
+    if (evs[start]!.seq !== this.cursor + 1) {
       // Not the continuation of what was sent: read from the store by cursor instead.
       void this.pump();
       return;
     }
-    if (this.unfiltered) {
+    if (this.unfiltered && start === 0) {
       this.raw.write(allFrames());
     } else {
       let out = '';
-      for (let i = 0; i < evs.length; i++) if (this.matches(evs[i]!)) out += frameAt(i);
+      for (let i = start; i < evs.length; i++) if (this.matches(evs[i]!)) out += frameAt(i);
       if (out.length > 0) this.raw.write(out);
     }
     this.cursor = evs[evs.length - 1]!.seq;
