@@ -124,6 +124,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
         massGuardMinUsers: config.reconcile.massGuardMinUsers,
         massGuardHoldMs: config.reconcile.massGuardHoldMs,
         mode: config.mode,
+        // As many status pages in flight as the client sends at once (more would only wait in memory).
+        pagesInFlight: config.openim.concurrency,
       },
       now,
     );

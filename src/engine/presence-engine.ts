@@ -3,6 +3,7 @@ import type { EvidenceItem, KeyState, MismatchKind, NewMismatch, NewPresenceEven
 import { keyOf } from '../domain.js';
 import { platformName } from '../openim/platforms.js';
 import type { PresenceWebhook } from '../openim/webhook-schemas.js';
+import { UserFilter } from './user-filter.js';
 import type { ReconcileOptions, WebhookDecision } from '../reconciler/reconciler.js';
 import { applySettle, applyWebhook, correctedState } from '../reconciler/reconciler.js';
 import type { Store } from '../store/store.js';
@@ -21,6 +22,22 @@ export interface IngestItem {
 }
 
 export type IngestResult = WebhookDecision['effect'] | 'duplicate';
+
+/** Shared by every user without keys; typed readonly (not frozen, so it keeps the map of the other lists). */
+const NO_PLATFORMS: readonly number[] = [];
+
+/** True when `b` is `a` with at most `lastVerifiedAt` changed (every field compared, whatever fields KeyState has). */
+function differsOnlyInVerification(a: KeyState, b: KeyState): boolean {
+  const x = a as unknown as Record<string, unknown>;
+  const y = b as unknown as Record<string, unknown>;
+  let fields = 0;
+  for (const k in y) {
+    fields++;
+    if (k !== 'lastVerifiedAt' && x[k] !== y[k]) return false;
+  }
+  for (const _ in x) fields--;
+  return fields === 0;
+}
 
 export interface Correction {
   userID: string;
@@ -66,17 +83,25 @@ export class PresenceEngine {
 
   keysOfUser(userID: string): KeyState[] {
     const out: KeyState[] = [];
-    for (const p of this.platformsOfUser(userID)) {
+    for (const p of this.platformIDsOf(userID)) {
       const k = this.keys.get(keyOf(userID, p));
       if (k) out.push(k);
     }
     return out;
   }
 
-  private readonly userPlatforms = new Map<string, number[]>();
-  private platformsOfUser(userID: string): number[] {
-    return this.userPlatforms.get(userID) ?? [];
+  /**
+   * Platforms with a key for this user (none for users never seen). A poll sweep calls it for every user, most of
+   * whom were never seen: the filter answers those without a Map lookup, and nothing is allocated.
+   */
+  platformIDsOf(userID: string): readonly number[] {
+    if (!this.keyedUsers.mayHave(userID)) return NO_PLATFORMS;
+    return this.userPlatforms.get(userID) ?? NO_PLATFORMS;
   }
+
+  private readonly userPlatforms = new Map<string, number[]>();
+  /** The users of `userPlatforms` (a user never loses its last key, so the filter never needs a removal). */
+  private keyedUsers = new UserFilter();
 
   /** Users with at least one published-online platform. */
   onlineUsers(): IterableIterator<string> {
@@ -109,12 +134,18 @@ export class PresenceEngine {
     return min;
   }
 
+  private addKeyedUser(userID: string, platformID: number): void {
+    this.userPlatforms.set(userID, [platformID]);
+    this.keyedUsers.add(userID);
+    if (this.keyedUsers.crowded) this.keyedUsers = UserFilter.of(this.userPlatforms.keys(), 2 * this.userPlatforms.size);
+  }
+
   private setKey(k: KeyState): void {
     const id = keyOf(k.userID, k.platformID);
     if (!this.keys.has(id)) {
       const list = this.userPlatforms.get(k.userID);
       if (list) list.push(k.platformID);
-      else this.userPlatforms.set(k.userID, [k.platformID]);
+      else this.addKeyedUser(k.userID, k.platformID);
     }
     this.keys.set(id, k);
     if (k.pendingOffline) this.held.add(id);
@@ -315,7 +346,14 @@ export class PresenceEngine {
    * write, and after a crash an older value is still a true lower bound for a correction's `occurredAfter`.
    */
   markVerified(states: readonly KeyState[]): void {
-    for (const s of states) this.keys.set(keyOf(s.userID, s.platformID), s);
+    for (const s of states) {
+      const id = keyOf(s.userID, s.platformID);
+      const cur = this.keys.get(id);
+      // Usually the very state the poll judged, one field newer: update that field in place, so a sweep does not
+      // replace (and promote to the old generation) one object per online key.
+      if (cur !== undefined && differsOnlyInVerification(cur, s)) cur.lastVerifiedAt = s.lastVerifiedAt;
+      else this.keys.set(id, s);
+    }
   }
 
   /** Stores changed key states from a poll (no events). */

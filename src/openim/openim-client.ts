@@ -78,7 +78,8 @@ function dedupe(ids: readonly string[]): string[] {
   return [...new Set(ids)];
 }
 
-function chunk<T>(items: readonly T[], size: number): T[][] {
+function chunk<T>(items: T[], size: number): T[][] {
+  if (items.length <= size) return [items];
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
@@ -490,6 +491,9 @@ export function createOpenImClient(options: OpenImClientOptions): OpenImClient {
     }
     const attempts: AttemptCounter = { count: 0 };
     const outcomes = await Promise.all(batches.map((batch) => limit(onlineStatusBatch, batch, attempts)));
+    // One batch (a poll cycle asks a page at a time): its answer is the result, no copy.
+    const only = outcomes.length === 1 ? outcomes[0]! : undefined;
+    if (only?.ok === true) return { statuses: only.statuses, failed: [], form: only.form, requests: attempts.count };
     const statuses: UserOnlineStatus[] = [];
     const failed: FailedBatch[] = [];
     let form: StatusForm | undefined;

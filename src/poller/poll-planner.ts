@@ -1,4 +1,5 @@
 import type { Store } from '../store/store.js';
+import { UserFilter, hashUserID } from '../engine/user-filter.js';
 
 export interface PollPlannerOptions {
   intervalSeconds: number;
@@ -9,11 +10,17 @@ export interface PollPlannerOptions {
 }
 
 export interface PollPlan {
-  /** Users to poll this cycle: every believed-online user first, then a rotating slice of the others. */
-  userIDs: string[];
+  /**
+   * Users to poll this cycle, in pages of `batchSize` (one status request each): every believed-online user first,
+   * then a rotating slice of the others. Produced as it is consumed (the slice is read from the store a few thousand
+   * rows at a time), so a sweep never holds the list of all users; iterating it advances the rotation, so it is
+   * meant to be iterated once.
+   */
+  pages: Iterable<string[]>;
   onlineCount: number;
-  sliceCount: number;
-  /** Requests this plan needs. */
+  /** Users the rotating slice takes this cycle (fewer only when fewer tracked users are left to take). */
+  sliceTarget: number;
+  /** Requests this plan needs at most. */
   requests: number;
   /** Requests the budget allows for one interval. */
   budget: number;
@@ -23,6 +30,9 @@ export interface PollPlan {
   cut: number;
 }
 
+/** Rows read from the store per step of the rotation walk (one short synchronous read each). */
+const WALK_PAGE = 2000;
+
 /**
  * Chooses whom to poll: all believed-online users (to catch missed offlines) plus a rotating slice of the other
  * tracked users sized so the whole set is covered within `coverageSeconds`, under a request budget.
@@ -31,46 +41,110 @@ export interface PollPlan {
 export class PollPlanner {
   private cursor = '';
   private readonly excluded: Set<string>;
+  private readonly excludedFilter: UserFilter;
 
   constructor(
     private readonly store: Store,
     private readonly opts: PollPlannerOptions,
   ) {
     this.excluded = new Set(opts.excludeUsers);
+    this.excludedFilter = UserFilter.of(this.excluded, this.excluded.size);
   }
 
+  /** `onlineUsers`: the believed-online users, each once (the engine's view). */
   plan(onlineUsers: Iterable<string>): PollPlan {
-    const chosen = new Set<string>();
-    for (const u of onlineUsers) if (!this.excluded.has(u)) chosen.add(u);
-    const onlineCount = chosen.size;
+    // Only references are copied here; the set the rotation needs to skip them is built as they are handed out.
+    const online: string[] = [];
+    for (const u of onlineUsers) if (!this.isExcluded(u)) online.push(u);
+    const onlineCount = online.length;
     const tracked = this.store.countTrackedUsers();
     const cycles = Math.max(1, Math.floor(this.opts.coverageSeconds / this.opts.intervalSeconds));
     const wanted = Math.min(tracked, Math.ceil(tracked / cycles));
     const budget = Math.max(1, Math.floor(this.opts.requestsPerSecond * this.opts.intervalSeconds));
     const budgetUsers = budget * this.opts.batchSize;
     const sliceTarget = Math.max(0, Math.min(wanted, budgetUsers - onlineCount));
-    let sliceCount = 0;
-    let visited = 0;
-    // Walk forward from the cursor, wrapping once, skipping users already chosen.
-    while (sliceCount < sliceTarget && visited < tracked) {
-      const page = this.store.trackedUsersAfter(this.cursor, Math.min(10_000, sliceTarget - sliceCount + 1000));
-      if (page.length === 0) {
-        if (this.cursor === '') break;
-        this.cursor = '';
-        continue;
-      }
-      for (const u of page) {
-        visited++;
-        this.cursor = u;
-        if (chosen.has(u) || this.excluded.has(u)) continue;
-        chosen.add(u);
-        sliceCount++;
-        if (sliceCount >= sliceTarget || visited >= tracked) break;
+    const requests = Math.ceil((onlineCount + sliceTarget) / this.opts.batchSize);
+    const cut = Math.max(0, wanted - sliceTarget);
+    const pages = this.pages(online, sliceTarget, tracked);
+    return { pages, onlineCount, sliceTarget, requests, budget, overBudget: requests > budget || cut > 0, cut };
+  }
+
+  private isExcluded(userID: string): boolean {
+    return this.excludedFilter.mayHave(userID) && this.excluded.has(userID);
+  }
+
+  /**
+   * The online users, then the slice, cut into pages of `batchSize`. The online users are remembered as they are
+   * handed out, so the rotation, which starts after the last of them, skips them.
+   */
+  private *pages(online: readonly string[], sliceTarget: number, tracked: number): Generator<string[], void, undefined> {
+    const size = Math.max(1, this.opts.batchSize);
+    const chosen = new Set<string>();
+    const chosenFilter = new UserFilter(online.length);
+    let page: string[] = [];
+    for (const u of online) {
+      const before = chosen.size;
+      chosen.add(u);
+      if (chosen.size === before) continue;
+      chosenFilter.add(u);
+      page.push(u);
+      if (page.length === size) {
+        yield page;
+        page = [];
       }
     }
-    const userIDs = [...chosen];
-    const requests = Math.ceil(userIDs.length / this.opts.batchSize);
-    const cut = Math.max(0, wanted - sliceTarget);
-    return { userIDs, onlineCount, sliceCount, requests, budget, overBudget: requests > budget || cut > 0, cut };
+    for (const taken of this.walk(chosen, chosenFilter, sliceTarget, tracked)) {
+      for (const u of taken) {
+        page.push(u);
+        if (page.length === size) {
+          yield page;
+          page = [];
+        }
+      }
+    }
+    if (page.length > 0) yield page;
+  }
+
+  /**
+   * Walks forward from the cursor, wrapping once, skipping users already chosen, until `target` users are taken or
+   * every tracked user was visited; yields the users taken from each page of rows read. Stops at the starting point
+   * after wrapping even if users were added meanwhile, so no user is taken twice.
+   */
+  private *walk(chosen: ReadonlySet<string>, chosenFilter: UserFilter, target: number, tracked: number): Generator<string[], void, undefined> {
+    const start = this.cursor;
+    let taken = 0;
+    let visited = 0;
+    let wrapped = false;
+    while (taken < target && visited < tracked) {
+      const rows = this.store.trackedUsersAfter(this.cursor, Math.min(WALK_PAGE, target - taken + 1000));
+      if (rows.length === 0) {
+        if (this.cursor === '' || wrapped) return;
+        this.cursor = '';
+        wrapped = true;
+        continue;
+      }
+      const out: string[] = [];
+      let done = false;
+      for (const u of rows) {
+        if (wrapped && u > start) {
+          done = true;
+          break;
+        }
+        visited++;
+        this.cursor = u;
+        // Most tracked users are in neither set: the filters say so without a lookup in the (large) online set.
+        const h = hashUserID(u);
+        if ((chosenFilter.mayHaveHash(h) && chosen.has(u)) || (this.excludedFilter.mayHaveHash(h) && this.excluded.has(u))) continue;
+        out.push(u);
+        taken++;
+        if (taken >= target || visited >= tracked) {
+          done = true;
+          break;
+        }
+      }
+      if (out.length > 0) yield out;
+      if (done) return;
+    }
   }
 }
+

@@ -3,11 +3,12 @@ import type { EvidenceItem, KeyState } from '../domain.js';
 import { keyOf } from '../domain.js';
 import type { EventBus } from '../engine/event-bus.js';
 import type { Correction, PresenceEngine } from '../engine/presence-engine.js';
-import type { OpenImApi, UserOnlineStatus } from '../openim/types.js';
+import type { OpenImApi, PlatformConnections, UserOnlineStatus } from '../openim/types.js';
 import { platformName } from '../openim/platforms.js';
 import type { OpenDisagreement, ReconcileOptions } from '../reconciler/reconciler.js';
 import { isMassDisagreement, judgeConfirm, judgePoll } from '../reconciler/reconciler.js';
 import type { Store } from '../store/store.js';
+import { pagesOf, pumpPages, yieldToEventLoop } from './page-pump.js';
 import { startedPollRun } from './poll-run.js';
 
 export interface PollReconcilerOptions extends ReconcileOptions {
@@ -16,7 +17,19 @@ export interface PollReconcilerOptions extends ReconcileOptions {
   massGuardMinUsers: number;
   massGuardHoldMs: number;
   mode: 'active' | 'shadow';
+  /**
+   * Status pages (requests) a cycle keeps in flight; each answer is applied as it arrives. Set it to the OpenIM
+   * client's concurrency (`openim.concurrency`): fewer leaves connections idle, more only queues pages inside the
+   * client, where they live long enough to be promoted to the old generation. Default 4 (that setting's default).
+   */
+  pagesInFlight?: number;
 }
+
+/** userIDs per status page of a cycle when the caller does not say (OpenIM's batch size default). */
+export const DEFAULT_PAGE_SIZE = 500;
+const DEFAULT_PAGES_IN_FLIGHT = 4;
+/** Statuses judged in one synchronous pass when a cycle's held-back users are judged at its end. */
+const JUDGE_CHUNK = 2000;
 
 export interface CycleStats {
   usersPolled: number;
@@ -34,6 +47,50 @@ interface Open {
   platformID: number;
   d: OpenDisagreement;
   evidence: EvidenceItem[];
+}
+
+/** One cycle in progress: what its pages have shown so far. */
+interface Sweep {
+  pollAt: number;
+  runID: number;
+  stats: CycleStats;
+  /** Polled users the stream believes online (rule 6's denominator). */
+  believedOnline: number;
+  /** Believed-online users read offline with no offline to match: judged once the whole cycle is in (rule 6). */
+  suspects: UserOnlineStatus[];
+  confirmUsers: Set<string>;
+  ambiguous: { userID: string; platformID: number }[];
+}
+
+/** What judging one page decided, applied to the engine in one step per kind. */
+interface PageDecisions {
+  verified: KeyState[];
+  changed: KeyState[];
+  confirmedOfflines: { userID: string; platformID: number }[];
+}
+
+function emptyStats(): CycleStats {
+  return { usersPolled: 0, requests: 0, errors: 0, disagreements: 0, confirmations: 0, corrections: 0, transients: 0, guarded: 0 };
+}
+
+function startSweep(pollAt: number, runID: number): Sweep {
+  return { pollAt, runID, stats: emptyStats(), believedOnline: 0, suspects: [], confirmUsers: new Set(), ambiguous: [] };
+}
+
+function emptyDecisions(): PageDecisions {
+  return { verified: [], changed: [], confirmedOfflines: [] };
+}
+
+/** True when `platforms[i]` repeats an earlier entry's platform (answers group connections, but do not rely on it). */
+function repeatsEarlier(platforms: readonly PlatformConnections[], i: number): boolean {
+  const id = platforms[i]!.platformID;
+  for (let j = 0; j < i; j++) if (platforms[j]!.platformID === id) return true;
+  return false;
+}
+
+function lists(platforms: readonly PlatformConnections[], platformID: number): boolean {
+  for (const p of platforms) if (p.platformID === platformID) return true;
+  return false;
 }
 
 export interface GuardState {
@@ -86,25 +143,35 @@ export class PollReconciler {
     return this.open.size;
   }
 
-  /** Polls `userIDs` once and applies the answer. Confirm polls are scheduled, not awaited. */
-  async pollCycle(userIDs: readonly string[], runID: number): Promise<CycleStats> {
-    const pollAt = this.now();
-    const result = await this.api.getUsersOnlineStatus(userIDs);
-    const stats: CycleStats = {
-      usersPolled: result.statuses.length,
-      requests: result.requests,
-      errors: result.failed.length,
-      disagreements: 0,
-      confirmations: 0,
-      corrections: 0,
-      transients: 0,
-      guarded: 0,
-    };
-    if (this.closed) return stats;
-    const { confirmUsers, ambiguous } = this.applyCycle(result.statuses, pollAt, runID, stats);
-    if (confirmUsers.length > 0) this.scheduleConfirm(confirmUsers);
-    if (ambiguous.length > 0) await this.decideAmbiguous(ambiguous);
-    return stats;
+  /** Polls `userIDs` once, in pages of `pageSize` users: see {@link pollPages}. */
+  pollCycle(userIDs: Iterable<string>, runID: number, pageSize = DEFAULT_PAGE_SIZE): Promise<CycleStats> {
+    return this.pollPages(pagesOf(userIDs, pageSize), runID);
+  }
+
+  /**
+   * Polls every user of `pages` once, one status request per page (each user in one page only), and applies each
+   * page's answer as it arrives, so a sweep of any size never holds its whole answer and never blocks the event loop
+   * for long. Pages are taken only as requests can be sent. Users the mass-disagreement guard may hold (rule 6) are
+   * judged once the whole cycle is in. Confirm polls are scheduled, not awaited.
+   */
+  async pollPages(pages: Iterable<readonly string[]>, runID: number): Promise<CycleStats> {
+    const sweep = startSweep(this.now(), runID);
+    await pumpPages(pages[Symbol.iterator](), this.opts.pagesInFlight ?? DEFAULT_PAGES_IN_FLIGHT, async (page) => {
+      const result = await this.api.getUsersOnlineStatus(page);
+      sweep.stats.usersPolled += result.statuses.length;
+      sweep.stats.requests += result.requests;
+      sweep.stats.errors += result.failed.length;
+      if (this.closed) return false;
+      this.screenPage(result.statuses, sweep);
+      // No request could even be sent (no admin token): the remaining pages would fail the same way.
+      return result.requests > 0 || result.failed.length === 0;
+    });
+    if (this.closed) return sweep.stats;
+    await this.judgeSuspects(sweep);
+    if (this.closed) return sweep.stats;
+    if (sweep.confirmUsers.size > 0) this.scheduleConfirm([...sweep.confirmUsers]);
+    if (sweep.ambiguous.length > 0) await this.decideAmbiguous(sweep.ambiguous);
+    return sweep.stats;
   }
 
   /**
@@ -135,109 +202,140 @@ export class PollReconciler {
   }
 
   private noOfflineToMatch(userID: string, pollAt: number): boolean {
-    for (const k of this.engine.keysOfUser(userID)) {
+    for (const platformID of this.engine.platformIDsOf(userID)) {
+      const k = this.engine.key(userID, platformID);
+      if (k === undefined) continue;
       if (k.pendingOffline !== null) return false;
       if (k.lastWebhookAt !== null && k.lastWebhookAt >= pollAt - this.opts.graceMs) return false;
     }
     return true;
   }
 
-  private applyCycle(
-    statuses: readonly UserOnlineStatus[],
-    pollAt: number,
-    runID: number,
-    stats: CycleStats,
-  ): { confirmUsers: string[]; ambiguous: { userID: string; platformID: number }[] } {
-    // Rule 6: the mass-disagreement guard.
-    let believedOnline = 0;
-    const suspects = new Set<string>();
+  /** Judges one page of a cycle, except the users rule 6 may hold, which wait for the end of the cycle. */
+  private screenPage(statuses: readonly UserOnlineStatus[], sweep: Sweep): void {
+    const d = emptyDecisions();
     for (const s of statuses) {
-      if (!this.engine.isUserOnline(s.userID)) continue;
-      believedOnline++;
-      if (!s.online && this.noOfflineToMatch(s.userID, pollAt)) suspects.add(s.userID);
+      // A user with no key is neither believed online nor has anything to verify: one lookup for most of a sweep.
+      if (this.engine.platformIDsOf(s.userID).length === 0) {
+        if (s.platforms.length > 0) this.judgeStatus(s, sweep, d);
+        continue;
+      }
+      if (this.engine.isUserOnline(s.userID)) {
+        sweep.believedOnline++;
+        if (!s.online && this.noOfflineToMatch(s.userID, sweep.pollAt)) {
+          sweep.suspects.push(s);
+          continue;
+        }
+      }
+      this.judgeStatus(s, sweep, d);
     }
-    const mass = isMassDisagreement(believedOnline, suspects.size, { share: this.opts.massGuardShare, minUsers: this.opts.massGuardMinUsers });
+    this.applyDecisions(d);
+  }
+
+  /**
+   * Rule 6, once every page is in: if a large share of the believed-online users read offline with no offline
+   * webhooks to match, hold them (correct nothing) until it has persisted for the hold period; otherwise judge them
+   * like any other user, a chunk at a time.
+   */
+  private async judgeSuspects(sweep: Sweep): Promise<void> {
+    const { suspects, pollAt } = sweep;
+    const mass = isMassDisagreement(sweep.believedOnline, suspects.length, { share: this.opts.massGuardShare, minUsers: this.opts.massGuardMinUsers });
     let hold = false;
     if (mass) {
-      if (this.guardState === null) this.raiseGuard(pollAt, suspects, believedOnline, runID);
+      if (this.guardState === null) this.raiseGuard(pollAt, suspects, sweep.believedOnline, sweep.runID);
       hold = pollAt - this.guardState!.since < this.opts.massGuardHoldMs;
-      if (!hold) this.log.warn({ readOffline: suspects.size, since: this.guardState!.since }, 'mass disagreement persisted past the hold: correcting');
+      if (!hold) this.log.warn({ readOffline: suspects.length, since: this.guardState!.since }, 'mass disagreement persisted past the hold: correcting');
     } else if (this.guardState !== null) {
       this.clearGuard(pollAt);
     }
-
-    const verified: KeyState[] = [];
-    const changed: KeyState[] = [];
-    const confirmedOfflines: { userID: string; platformID: number }[] = [];
-    const ambiguous: { userID: string; platformID: number }[] = [];
-    const confirmUsers = new Set<string>();
-    for (const s of statuses) {
-      if (hold && suspects.has(s.userID)) {
-        stats.guarded++;
-        continue;
-      }
-      // Read offline and never seen: nothing to judge (most users of a large sweep); skip the allocations below.
-      const known = this.engine.keysOfUser(s.userID);
-      if (s.platforms.length === 0 && known.length === 0) continue;
-      const observed = new Set(s.platforms.map((p) => p.platformID));
-      const platformIDs = new Set<number>(observed);
-      for (const k of known) platformIDs.add(k.platformID);
-      for (const platformID of platformIDs) {
-        const id = keyOf(s.userID, platformID);
-        const prev = this.engine.key(s.userID, platformID);
-        const observedOnline = observed.has(platformID);
-        const v = judgePoll(prev, observedOnline, pollAt, this.opts, s.online);
-        switch (v.verdict) {
-          case 'agree':
-            verified.push(v.state);
-            this.shadowNoted.delete(id);
-            if (this.open.has(id)) {
-              this.closeTransient(this.open.get(id)!, pollAt, 'a later poll agreed');
-              this.open.delete(id);
-              stats.transients++;
-            }
-            break;
-          case 'cancel-held-offline':
-            changed.push(v.state);
-            break;
-          case 'apply-held-offline':
-            confirmedOfflines.push({ userID: s.userID, platformID });
-            break;
-          case 'disagree': {
-            if (this.shadowNoted.get(id) === v.observedOnline) break;
-            stats.disagreements++;
-            if (!this.open.has(id)) {
-              this.open.set(id, {
-                userID: s.userID,
-                platformID,
-                d: { observedOnline: v.observedOnline, firstSeenAt: pollAt, lastAgreeAt: v.lastAgreeAt },
-                evidence: [
-                  { at: pollAt, what: 'poll', ref: runID, detail: `live status read ${describe(s)}; the stream said ${prev?.online ? 'online' : 'offline'}` },
-                ],
-              });
-              this.store.insertPollObservation({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'disagreement' });
-            }
-            confirmUsers.add(s.userID);
-            break;
-          }
-          case 'race':
-            if (prev?.pendingOffline?.ambiguous === true && !observedOnline && pollAt > prev.pendingOffline.receivedAt) {
-              ambiguous.push({ userID: s.userID, platformID });
-            }
-            break;
-          case 'none':
-            break;
-        }
-      }
+    if (hold) {
+      sweep.stats.guarded += suspects.length;
+      return;
     }
-    this.engine.markVerified(verified);
-    this.engine.saveKeyStates(changed);
-    this.engine.applyHeldOfflines(confirmedOfflines);
-    return { confirmUsers: [...confirmUsers], ambiguous };
+    for (let i = 0; i < suspects.length; i += JUDGE_CHUNK) {
+      if (i > 0) await yieldToEventLoop();
+      if (this.closed) return;
+      const d = emptyDecisions();
+      const end = Math.min(suspects.length, i + JUDGE_CHUNK);
+      for (let j = i; j < end; j++) this.judgeStatus(suspects[j]!, sweep, d);
+      this.applyDecisions(d);
+    }
   }
 
-  private raiseGuard(pollAt: number, suspects: Set<string>, believedOnline: number, runID: number): void {
-    const sample = [...suspects].slice(0, 10);
+  private applyDecisions(d: PageDecisions): void {
+    if (d.verified.length > 0) this.engine.markVerified(d.verified);
+    if (d.changed.length > 0) this.engine.saveKeyStates(d.changed);
+    if (d.confirmedOfflines.length > 0) this.engine.applyHeldOfflines(d.confirmedOfflines);
+  }
+
+  /** Judges every key of one polled user: the platforms the answer lists, then the user's other known keys. */
+  private judgeStatus(s: UserOnlineStatus, sweep: Sweep, d: PageDecisions): void {
+    const observed = s.platforms;
+    const known = this.engine.platformIDsOf(s.userID);
+    // Read offline and never seen: nothing to judge (most users of a large sweep).
+    if (observed.length === 0 && known.length === 0) return;
+    for (let i = 0; i < observed.length; i++) {
+      if (!repeatsEarlier(observed, i)) this.judgeKey(s, observed[i]!.platformID, true, sweep, d);
+    }
+    for (const platformID of known) {
+      if (!lists(observed, platformID)) this.judgeKey(s, platformID, false, sweep, d);
+    }
+  }
+
+  private judgeKey(s: UserOnlineStatus, platformID: number, observedOnline: boolean, sweep: Sweep, d: PageDecisions): void {
+    const { pollAt, runID, stats } = sweep;
+    const prev = this.engine.key(s.userID, platformID);
+    const v = judgePoll(prev, observedOnline, pollAt, this.opts, s.online);
+    switch (v.verdict) {
+      case 'agree': {
+        d.verified.push(v.state);
+        if (this.shadowNoted.size === 0 && this.open.size === 0) break;
+        const id = keyOf(s.userID, platformID);
+        this.shadowNoted.delete(id);
+        const o = this.open.get(id);
+        if (o !== undefined) {
+          this.closeTransient(o, pollAt, 'a later poll agreed');
+          this.open.delete(id);
+          stats.transients++;
+        }
+        break;
+      }
+      case 'cancel-held-offline':
+        d.changed.push(v.state);
+        break;
+      case 'apply-held-offline':
+        d.confirmedOfflines.push({ userID: s.userID, platformID });
+        break;
+      case 'disagree': {
+        const id = keyOf(s.userID, platformID);
+        if (this.shadowNoted.get(id) === v.observedOnline) break;
+        stats.disagreements++;
+        if (!this.open.has(id)) {
+          this.open.set(id, {
+            userID: s.userID,
+            platformID,
+            d: { observedOnline: v.observedOnline, firstSeenAt: pollAt, lastAgreeAt: v.lastAgreeAt },
+            evidence: [
+              { at: pollAt, what: 'poll', ref: runID, detail: `live status read ${describe(s)}; the stream said ${prev?.online ? 'online' : 'offline'}` },
+            ],
+          });
+          this.store.insertPollObservation({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'disagreement' });
+        }
+        sweep.confirmUsers.add(s.userID);
+        break;
+      }
+      case 'race':
+        if (prev?.pendingOffline?.ambiguous === true && !observedOnline && pollAt > prev.pendingOffline.receivedAt) {
+          sweep.ambiguous.push({ userID: s.userID, platformID });
+        }
+        break;
+      case 'none':
+        break;
+    }
+  }
+
+  private raiseGuard(pollAt: number, suspects: readonly UserOnlineStatus[], believedOnline: number, runID: number): void {
+    const sample = suspects.slice(0, 10).map((s) => s.userID);
     const mismatchID = this.engine.recordMismatch({
       kind: 'suspect_poll',
       userID: sample[0] ?? '',
@@ -256,15 +354,15 @@ export class PollReconciler {
           at: pollAt,
           what: 'poll',
           ref: runID,
-          detail: `${suspects.size} of ${believedOnline} believed-online users read offline with no offline webhooks (e.g. ${sample.join(', ')})`,
+          detail: `${suspects.length} of ${believedOnline} believed-online users read offline with no offline webhooks (e.g. ${sample.join(', ')})`,
         },
       ],
-      note: `mass disagreement: ${suspects.size} of ${believedOnline} believed-online users read offline at once; likely a slow or failed gateway whose error OpenIM swallowed. Nothing is corrected unless it persists for ${Math.round(this.opts.massGuardHoldMs / 1000)} s.`,
+      note: `mass disagreement: ${suspects.length} of ${believedOnline} believed-online users read offline at once; likely a slow or failed gateway whose error OpenIM swallowed. Nothing is corrected unless it persists for ${Math.round(this.opts.massGuardHoldMs / 1000)} s.`,
       updatedAt: pollAt,
     });
-    this.guardState = { since: pollAt, mismatchID, readOffline: suspects.size, believedOnline };
-    this.bus.emit('guard:raised', { readOffline: suspects.size, believedOnline });
-    this.log.warn({ readOffline: suspects.size, believedOnline, mismatchID }, 'mass disagreement: holding corrections');
+    this.guardState = { since: pollAt, mismatchID, readOffline: suspects.length, believedOnline };
+    this.bus.emit('guard:raised', { readOffline: suspects.length, believedOnline });
+    this.log.warn({ readOffline: suspects.length, believedOnline, mismatchID }, 'mass disagreement: holding corrections');
   }
 
   private clearGuard(at: number): void {
@@ -312,33 +410,75 @@ export class PollReconciler {
     this.confirmTimers.add(timer);
   }
 
-  /** Rule 4: the targeted re-poll. Returns the number of corrections published. */
+  /**
+   * Rule 4: the targeted re-poll, a page at a time like a cycle (a mass correction can confirm many users), each
+   * page's corrections published as its answer arrives. Returns the cycle's counts.
+   */
   async confirm(userIDs: readonly string[]): Promise<CycleStats> {
     const startedAt = this.now();
     const runID = this.store.insertPollRun(startedPollRun('confirm', startedAt));
-    const stats: CycleStats = { usersPolled: 0, requests: 0, errors: 0, disagreements: 0, confirmations: 0, corrections: 0, transients: 0, guarded: 0 };
-    let result;
+    const stats = emptyStats();
+    const openByUser = this.openOf(userIDs);
+    const answered = new Set<string>();
     try {
-      result = await this.api.getUsersOnlineStatus(userIDs);
+      await pumpPages(pagesOf(userIDs, DEFAULT_PAGE_SIZE), this.opts.pagesInFlight ?? DEFAULT_PAGES_IN_FLIGHT, async (page) => {
+        const result = await this.api.getUsersOnlineStatus(page);
+        if (this.closed) return false;
+        stats.usersPolled += result.statuses.length;
+        stats.requests += result.requests;
+        stats.errors += result.failed.length;
+        for (const s of result.statuses) answered.add(s.userID);
+        await this.confirmPage(result.statuses, openByUser, startedAt, runID, stats);
+        return result.requests > 0 || result.failed.length === 0;
+      });
     } catch (err) {
-      this.dropOpen(userIDs);
-      stats.errors = 1;
-      this.store.updatePollRun(runID, { endedAt: this.now(), errors: 1, note: `failed: ${(err as Error).message}` });
+      this.dropUnanswered(openByUser, answered);
+      stats.errors++;
+      this.store.updatePollRun(runID, { endedAt: this.now(), errors: stats.errors, note: `failed: ${(err as Error).message}` });
       throw err;
     }
     if (this.closed) return stats;
-    const pollAt = startedAt;
-    stats.usersPolled = result.statuses.length;
-    stats.requests = result.requests;
-    stats.errors = result.failed.length;
-    // Rule 7: no decisions for users whose poll failed; they are re-checked next cycle.
-    for (const f of result.failed) this.dropOpen(f.userIDs);
+    // Rule 7: no decisions for users whose poll failed (or was never sent); they are re-checked next cycle.
+    this.dropUnanswered(openByUser, answered);
+    if (stats.confirmations > 0) {
+      this.log.info({ corrections: stats.confirmations, published: stats.corrections, mode: this.opts.mode }, 'corrections confirmed');
+    }
+    this.store.updatePollRun(runID, {
+      endedAt: this.now(),
+      usersPolled: stats.usersPolled,
+      requests: stats.requests,
+      errors: stats.errors,
+      confirmations: stats.confirmations,
+      corrections: stats.corrections,
+    });
+    this.bus.emit('poll:cycle', {
+      kind: 'confirm',
+      durationMs: this.now() - startedAt,
+      usersPolled: stats.usersPolled,
+      requests: stats.requests,
+      errors: stats.errors,
+      disagreements: 0,
+      corrections: stats.corrections,
+    });
+    return stats;
+  }
 
+  /** Judges the open disagreements of one confirm page and publishes its corrections. */
+  private async confirmPage(
+    statuses: readonly UserOnlineStatus[],
+    openByUser: ReadonlyMap<string, [string, Open][]>,
+    pollAt: number,
+    runID: number,
+    stats: CycleStats,
+  ): Promise<void> {
     const corrections: Correction[] = [];
-    for (const s of result.statuses) {
+    for (const s of statuses) {
+      const entries = openByUser.get(s.userID);
+      if (entries === undefined) continue;
       const observed = new Set(s.platforms.map((p) => p.platformID));
-      for (const [id, o] of this.open) {
-        if (o.userID !== s.userID) continue;
+      for (const [id, o] of entries) {
+        // Closed (or replaced) meanwhile, by a cycle that agreed.
+        if (this.open.get(id) !== o) continue;
         this.open.delete(id);
         const prev = this.engine.key(o.userID, o.platformID);
         const observedOnline = observed.has(o.platformID);
@@ -366,29 +506,30 @@ export class PollReconciler {
         if (this.opts.mode === 'shadow') this.shadowNoted.set(id, v.toOnline);
       }
     }
-    const res = this.engine.correct(await this.secondOpinion(corrections, result.statuses, pollAt, runID));
-    stats.corrections = res.events;
-    if (corrections.length > 0) {
-      this.log.info({ corrections: corrections.length, published: res.events, mode: this.opts.mode }, 'corrections confirmed');
+    if (corrections.length === 0) return;
+    const confirmed = await this.secondOpinion(corrections, statuses, pollAt, runID);
+    stats.corrections += this.engine.correct(confirmed).events;
+  }
+
+  /** The open disagreements of `userIDs`, grouped by user, so confirm answers are matched in one pass. */
+  private openOf(userIDs: readonly string[]): Map<string, [string, Open][]> {
+    const wanted = new Set(userIDs);
+    const out = new Map<string, [string, Open][]>();
+    for (const entry of this.open) {
+      if (!wanted.has(entry[1].userID)) continue;
+      const list = out.get(entry[1].userID);
+      if (list === undefined) out.set(entry[1].userID, [entry]);
+      else list.push(entry);
     }
-    this.store.updatePollRun(runID, {
-      endedAt: this.now(),
-      usersPolled: stats.usersPolled,
-      requests: stats.requests,
-      errors: stats.errors,
-      confirmations: stats.confirmations,
-      corrections: stats.corrections,
-    });
-    this.bus.emit('poll:cycle', {
-      kind: 'confirm',
-      durationMs: this.now() - startedAt,
-      usersPolled: stats.usersPolled,
-      requests: stats.requests,
-      errors: stats.errors,
-      disagreements: 0,
-      corrections: stats.corrections,
-    });
-    return stats;
+    return out;
+  }
+
+  /** Drops the disagreements of `openByUser` whose user got no answer (and that nothing replaced meanwhile). */
+  private dropUnanswered(openByUser: ReadonlyMap<string, [string, Open][]>, answered: ReadonlySet<string>): void {
+    for (const [userID, entries] of openByUser) {
+      if (answered.has(userID)) continue;
+      for (const [id, o] of entries) if (this.open.get(id) === o) this.open.delete(id);
+    }
   }
 
   /**
@@ -398,19 +539,19 @@ export class PollReconciler {
    */
   private async secondOpinion(corrections: Correction[], statuses: readonly UserOnlineStatus[], pollAt: number, runID: number): Promise<Correction[]> {
     const onlineUsers = new Set(statuses.filter((s) => s.online).map((s) => s.userID));
-    const partial = corrections.filter((c) => !c.toOnline && onlineUsers.has(c.userID));
-    if (partial.length === 0) return corrections;
-    const users = [...new Set(partial.map((c) => c.userID))];
+    const partial = new Set(corrections.filter((c) => !c.toOnline && onlineUsers.has(c.userID)));
+    if (partial.size === 0) return corrections;
+    const users = [...new Set([...partial].map((c) => c.userID))];
     let redis: Map<string, Set<number>>;
     try {
       const list = await this.api.getUsersStatus(users);
       redis = new Map(list.map((r) => [r.userID, new Set(r.platformIDs)]));
     } catch (err) {
       this.log.warn({ err, users: users.length }, 'Redis status view unavailable: offline corrections of users online elsewhere deferred');
-      return corrections.filter((c) => !partial.includes(c));
+      return corrections.filter((c) => !partial.has(c));
     }
     return corrections.filter((c) => {
-      if (!partial.includes(c)) return true;
+      if (!partial.has(c)) return true;
       const platforms = redis.get(c.userID);
       if (platforms === undefined || platforms.has(c.platformID)) {
         this.log.debug({ userID: c.userID, platformID: c.platformID }, 'platform missing from the live view but present in the Redis view: no correction');
@@ -419,11 +560,6 @@ export class PollReconciler {
       c.evidence.push({ at: pollAt, what: 'poll', ref: runID, detail: `Redis status view lists platforms [${[...platforms].join(', ')}]: ${platformName(c.platformID) || c.platformID} is gone there too` });
       return true;
     });
-  }
-
-  private dropOpen(userIDs: readonly string[]): void {
-    const set = new Set(userIDs);
-    for (const [id, o] of this.open) if (set.has(o.userID)) this.open.delete(id);
   }
 
   /** Cancels scheduled confirm polls and waits for running ones. Idempotent. */

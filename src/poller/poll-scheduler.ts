@@ -107,8 +107,8 @@ export class PollScheduler {
     if (plan.overBudget) this.log.warn({ requests: plan.requests, budget: plan.budget, deferred: plan.cut }, 'poll cycle does not fit its request budget');
     const runID = this.store.insertPollRun(startedPollRun('cycle', startedAt, plan.overBudget, note));
     try {
-      const stats = await this.reconciler.pollCycle(plan.userIDs, runID);
-      const failedAll = plan.userIDs.length > 0 && stats.usersPolled === 0 && stats.errors > 0;
+      const stats = await this.reconciler.pollPages(plan.pages, runID);
+      const failedAll = stats.usersPolled === 0 && stats.errors > 0;
       const endedAt = this.now();
       this.store.updatePollRun(runID, {
         endedAt,

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PollPlanner } from '../../src/poller/poll-planner.js';
 import { cronForInterval } from '../../src/poller/cron-expression.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -17,22 +17,25 @@ describe('the poll planner', () => {
 
   it('polls every believed-online user plus a slice sized to cover everyone within the coverage period', () => {
     const p = planner().plan(['x-online-1', 'x-online-2']);
-    expect(p.userIDs.slice(0, 2)).toEqual(['x-online-1', 'x-online-2']);
-    expect(p.sliceCount).toBe(100);
+    const ids = [...p.pages].flat();
+    expect(ids.slice(0, 2)).toEqual(['x-online-1', 'x-online-2']);
+    expect(p.sliceTarget).toBe(100);
+    expect(ids).toHaveLength(102);
+    expect(p.requests).toBe(1);
     expect(p.overBudget).toBe(false);
   });
 
   it('covers every tracked user within coverage / interval cycles', () => {
     const pl = planner();
     const seen = new Set<string>();
-    for (let i = 0; i < 10; i++) for (const u of pl.plan([]).userIDs) seen.add(u);
+    for (let i = 0; i < 10; i++) for (const u of [...pl.plan([]).pages].flat()) seen.add(u);
     expect(seen.size).toBe(1000);
   });
 
   it('never polls excluded users', () => {
-    const p = planner({ excludeUsers: ['user0000', 'admin'] }).plan(['admin']);
-    expect(p.userIDs).not.toContain('user0000');
-    expect(p.userIDs).not.toContain('admin');
+    const ids = [...planner({ excludeUsers: ['user0000', 'admin'] }).plan(['admin']).pages].flat();
+    expect(ids).not.toContain('user0000');
+    expect(ids).not.toContain('admin');
   });
 
   it('cuts the rotation, never the online users, and says so when the budget is too small', () => {
@@ -40,9 +43,43 @@ describe('the poll planner', () => {
     const p = planner({ requestsPerSecond: 0.1, intervalSeconds: 30, batchSize: 20 }).plan(online);
     expect(p.budget).toBe(3);
     expect(p.onlineCount).toBe(60);
-    expect(p.sliceCount).toBe(0);
+    expect(p.sliceTarget).toBe(0);
+    expect([...p.pages]).toEqual([online.slice(0, 20), online.slice(20, 40), online.slice(40, 60)]);
     expect(p.overBudget).toBe(true);
     expect(p.cut).toBe(100);
+  });
+
+  it('hands out pages of batchSize users, the online users first', () => {
+    const p = planner({ batchSize: 40 }).plan(['x-online-1', 'x-online-2']);
+    const pages = [...p.pages];
+    expect(pages.map((page) => page.length)).toEqual([40, 40, 22]);
+    expect(pages[0]!.slice(0, 3)).toEqual(['x-online-1', 'x-online-2', 'user0000']);
+    expect(p.requests).toBe(3);
+  });
+
+  it('reads the rotation from the store only as the plan is consumed', () => {
+    const reads = vi.spyOn(store, 'trackedUsersAfter');
+    const pl = planner({ coverageSeconds: 30, batchSize: 10 });
+    const first = pl.plan([]).pages[Symbol.iterator]();
+    expect(reads).not.toHaveBeenCalled();
+    expect(first.next().value).toEqual(users.slice(0, 10));
+    expect(reads).toHaveBeenCalledTimes(1);
+    // The rest of the first plan was never consumed: the next plan goes on from the rows the first one read.
+    const next = [...pl.plan([]).pages].flat();
+    expect(next).toHaveLength(1000);
+    expect(new Set(next).size).toBe(1000);
+  });
+
+  it('never hands out a user twice in one plan, even when users are tracked while it is consumed', () => {
+    const pl = planner({ coverageSeconds: 30, batchSize: 10 });
+    pl.plan([]).pages[Symbol.iterator]().next();
+    const ids: string[] = [];
+    for (const page of pl.plan(['user0500']).pages) {
+      ids.push(...page);
+      if (ids.length === 10) store.trackUsers(['user0000a', 'user9999'], 'webhook', 0);
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.filter((u) => u === 'user0500')).toHaveLength(1);
   });
 });
 

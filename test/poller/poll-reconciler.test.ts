@@ -10,11 +10,18 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 /** A scripted live view: the narrow OpenImApi interface answered from a map, as OpenIM's live API would. */
 class ScriptedLiveView implements OpenImApi {
   readonly online = new Map<string, number[]>();
+  /** Requests that ask for any of these users fail. */
+  readonly failingUsers = new Set<string>();
   failing = false;
+  /** No admin token: nothing can be sent. */
+  noToken = false;
   calls = 0;
   getUsersOnlineStatus(userIDs: readonly string[]): Promise<OnlineStatusResult> {
     this.calls++;
-    if (this.failing) {
+    if (this.noToken) {
+      return Promise.resolve({ statuses: [], failed: [{ userIDs: [...userIDs], error: new Error('no admin token') }], form: undefined, requests: 0 });
+    }
+    if (this.failing || userIDs.some((u) => this.failingUsers.has(u))) {
       return Promise.resolve({ statuses: [], failed: [{ userIDs: [...userIDs], error: new Error('HTTP 502') }], form: undefined, requests: 1 });
     }
     const statuses: UserOnlineStatus[] = userIDs.map((userID) => {
@@ -205,6 +212,104 @@ describe('the poll reconciler', () => {
       expect(rec.guard).toBeNull();
       expect(events().filter((e) => e.source === 'poll')).toHaveLength(0);
       expect(store.listMismatches({ limit: 10 })[0]).toMatchObject({ kind: 'suspect_poll', status: 'resolved' });
+    });
+  });
+
+  describe('when a cycle is polled a page at a time', () => {
+    const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
+    beforeEach(() => {
+      for (const u of users) {
+        webhook('online', u, 5);
+        live.online.set(u, [5]);
+      }
+      now += 60_000;
+    });
+
+    it('sends one request per page and verifies every key', async () => {
+      const stats = await rec.pollCycle(users, 1, 3);
+      expect(live.calls).toBe(7);
+      expect(stats).toMatchObject({ usersPolled: 20, requests: 7, errors: 0, disagreements: 0 });
+      expect(users.every((u) => engine.key(u, 5)?.lastVerifiedAt === now)).toBe(true);
+    });
+
+    it('judges the mass-disagreement guard on the whole cycle, not on one page', async () => {
+      // Page by page, the first pages read entirely offline; over the cycle it is half of the believed-online users.
+      for (const u of users.slice(0, 10)) live.online.delete(u);
+      const stats = await rec.pollCycle(users, 1, 3);
+      expect(stats.guarded).toBe(10);
+      expect(stats.disagreements).toBe(0);
+      expect(rec.guard).toMatchObject({ readOffline: 10, believedOnline: 20 });
+    });
+
+    it('judges the users the guard did not hold once the cycle is in', async () => {
+      live.online.delete('u3');
+      const stats = await rec.pollCycle(users, 1, 3);
+      expect(stats.guarded).toBe(0);
+      expect(stats.disagreements).toBe(1);
+      expect(rec.openDisagreements()).toBe(1);
+    });
+
+    it('decides nothing for a failed page and applies the others', async () => {
+      live.failingUsers.add('u4');
+      live.online.delete('u4');
+      live.online.delete('u5');
+      const stats = await rec.pollCycle(users, 1, 3);
+      expect(stats).toMatchObject({ usersPolled: 17, errors: 1, disagreements: 0 });
+      expect(engine.key('u0', 5)?.lastVerifiedAt).toBe(now);
+      expect(engine.key('u4', 5)?.lastVerifiedAt).not.toBe(now);
+    });
+
+    it('stops taking pages when no request can be sent at all', async () => {
+      await rec.close();
+      setup({ pagesInFlight: 2 });
+      live.noToken = true;
+      const stats = await rec.pollCycle(users, 1, 3);
+      expect(live.calls).toBe(2);
+      expect(stats).toMatchObject({ usersPolled: 0, requests: 0, errors: 2 });
+    });
+  });
+
+  describe('when many disagreements are confirmed at once', () => {
+    it('re-polls them a page at a time and publishes every correction', async () => {
+      const users = Array.from({ length: 1200 }, (_, i) => `user-${i}`);
+      for (const u of users) live.online.set(u, [5]);
+      expect((await rec.pollCycle(users, 1)).disagreements).toBe(1200);
+      now += 5000;
+      live.calls = 0;
+      const stats = await rec.confirm(users);
+      expect(live.calls).toBe(3);
+      expect(stats).toMatchObject({ usersPolled: 1200, confirmations: 1200, corrections: 1200, errors: 0 });
+      expect(rec.openDisagreements()).toBe(0);
+      expect(store.readEvents(0, 2000).filter((e) => e.source === 'poll')).toHaveLength(1200);
+    });
+
+    it('drops, undecided, the disagreements of users whose confirm page failed', async () => {
+      const users = Array.from({ length: 1200 }, (_, i) => `user-${i}`);
+      for (const u of users) live.online.set(u, [5]);
+      await rec.pollCycle(users, 1);
+      now += 5000;
+      live.failingUsers.add('user-600');
+      const stats = await rec.confirm(users);
+      expect(stats).toMatchObject({ usersPolled: 700, corrections: 700, errors: 1 });
+      expect(rec.openDisagreements()).toBe(0);
+    });
+  });
+
+  describe('when thousands of users have keys', () => {
+    it('finds every one of them in a sweep', async () => {
+      const users = Array.from({ length: 6000 }, (_, i) => `user-${i}`);
+      engine.ingest(
+        users.map((userID) => {
+          const body = { callbackCommand: 'callbackAfterUserOnlineCommand', operationID: `p_${userID}`, platformID: 2, platform: 'Android', userID, seq: now, isAppBackground: false, connID: '' } as const;
+          return { webhook: body, body: JSON.stringify(body), receivedAt: now, remoteAddress: '127.0.0.1' };
+        }),
+      );
+      for (const u of users) live.online.set(u, [2]);
+      now += 60_000;
+      const stats = await rec.pollCycle([...users, 'never-seen'], 1);
+      expect(stats).toMatchObject({ usersPolled: 6001, disagreements: 0 });
+      expect(users.every((u) => engine.platformIDsOf(u).includes(2) && engine.key(u, 2)?.lastVerifiedAt === now)).toBe(true);
+      expect(engine.platformIDsOf('never-seen')).toEqual([]);
     });
   });
 
