@@ -9,8 +9,15 @@ import { registerStatsRoutes } from './stats-routes.js';
 import { registerSubscriberRoutes } from './subscriber-routes.js';
 import { registerDashboardRoutes } from '../dashboard/dashboard-routes.js';
 
-/** Mounts every /v1 route, the dashboard and the probes on the API server. One line per area. */
+/**
+ * Mounts every /v1 route, the dashboard and the probes on the API server. One line per area. Every answer says
+ * `X-Content-Type-Options: nosniff`, so no browser ever renders a JSON body (user strings included) as HTML.
+ */
 export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    done(null, payload);
+  });
   registerAuth(app, ctx);
   registerEventRoutes(app, ctx);
   registerPresenceRoutes(app, ctx);

@@ -29,12 +29,46 @@ function forEachAt(
   else forEachAt(root[head], rest, visit);
 }
 
+/** A URL with a password in it (`scheme://user:password@host…`). */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@\s]*:[^/?#@\s]*@/i;
+
+/** The password of a URL that has one (as written, percent-encoded), else undefined. */
+function urlPassword(value: string): string | undefined {
+  if (!URL_WITH_PASSWORD.test(value)) return undefined;
+  try {
+    const password = new URL(value).password;
+    return password === '' ? undefined : password;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Calls `visit(holder, key, value)` for every string anywhere in `root` (object values and list items). */
+function forEachString(root: unknown, visit: (holder: Holder, key: string | number, value: string) => void): void {
+  if (!isHolder(root)) return;
+  const entries: [string | number, unknown][] = Array.isArray(root) ? root.map((v, i) => [i, v]) : Object.entries(root);
+  for (const [key, value] of entries) {
+    if (typeof value === 'string') visit(root, key, value);
+    else forEachString(value, visit);
+  }
+}
+
 /**
  * A deep copy of `config` with every value at a SECRET_PATHS key replaced by `[REDACTED]` (each item of a list
- * of secrets, so the count stays visible). Unset secrets stay unset.
+ * of secrets, so the count stays visible), and the password of every URL that carries one (e.g. a subscriber's
+ * `https://user:password@host/…`) replaced by `[REDACTED]`. Unset secrets stay unset.
  */
 export function redactConfig<T>(config: T): T {
   const copy = structuredClone(config);
+  forEachString(copy, (holder, key, value) => {
+    const password = urlPassword(value);
+    if (password === undefined) return;
+    const u = new URL(value);
+    u.password = REDACTED;
+    // Keep the URL as written apart from the password (URL would normalise it and percent-encode the brackets).
+    const redacted = value.replace(`:${password}@`, `:${REDACTED}@`);
+    (holder as Record<string | number, unknown>)[key] = redacted.includes(REDACTED) ? redacted : u.href;
+  });
   for (const pattern of SECRET_PATHS) {
     forEachAt(copy, pattern.split('.'), (holder, key) => {
       const value = holder[key];
@@ -45,9 +79,24 @@ export function redactConfig<T>(config: T): T {
   return copy;
 }
 
-/** Every non-empty secret value in `config`, once each: the logger masks these wherever they appear. */
+/**
+ * Every non-empty secret value in `config`, once each: the logger masks these wherever they appear. Passwords in
+ * URLs count too (as written and percent-decoded) when they are at least 6 characters long: masking a shorter
+ * string everywhere would garble the logs, and no URL is logged with its password anyway.
+ */
 export function collectSecrets(config: unknown): string[] {
   const found = new Set<string>();
+  forEachString(config, (_holder, _key, value) => {
+    const password = urlPassword(value);
+    if (password === undefined) return;
+    let decoded = password;
+    try {
+      decoded = decodeURIComponent(password);
+    } catch {
+      // not valid percent-encoding: the raw form is enough
+    }
+    for (const form of [password, decoded]) if (form.length >= 6) found.add(form);
+  });
   for (const pattern of SECRET_PATHS) {
     forEachAt(config, pattern.split('.'), (holder, key) => {
       const value = holder[key];

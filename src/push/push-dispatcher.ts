@@ -15,6 +15,8 @@
  * - A new subscriber starts at the stream head when first seen: it receives events committed after that; use
  *   replay to send it history still within retention.
  * - A subscriber whose cursor falls behind retention is dead-lettered with a message saying from where to replay.
+ * - Credentials in the URL (`https://user:pass@host/…`) are sent as an `Authorization: Basic` header, never as part of
+ *   the URL, and never appear in logs, errors or `GET /v1/subscribers`.
  */
 import type { Logger } from 'pino';
 import type { SubscriberConfig } from '../config/schema.js';
@@ -96,6 +98,38 @@ export function displayUrl(url: string): string {
   }
 }
 
+/**
+ * Splits the credentials off a subscriber URL: the URL to request (without `user:pass@`) and, when it had any, the
+ * `Authorization: Basic` header value that carries them (user and password percent-decoded, as a browser would).
+ */
+export function splitCredentials(url: string): { url: string; authorization: string | undefined } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url, authorization: undefined };
+  }
+  if (u.username === '' && u.password === '') return { url, authorization: undefined };
+  const pair = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+  u.username = '';
+  u.password = '';
+  return { url: u.href, authorization: `Basic ${Buffer.from(pair, 'utf8').toString('base64')}` };
+}
+
+/** `text` with every occurrence of the password of `url` (raw and percent-decoded) replaced by `[REDACTED]`. */
+export function scrubCredentials(text: string, url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return text;
+  }
+  if (u.password === '') return text;
+  let out = text;
+  for (const form of new Set([u.password, decodeURIComponent(u.password)])) out = out.split(form).join('[REDACTED]');
+  return out;
+}
+
 /** Delay before attempt `attempt + 1` after `attempt` failures: exponential, capped, from the upper half (jitter). */
 export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
@@ -137,6 +171,8 @@ class PushWorker {
   private loopDone: Promise<void> = Promise.resolve();
   private readonly filter: EventFilter;
   private readonly key: Buffer | undefined;
+  /** The URL requested (credentials removed) and the Authorization header carrying them. */
+  private readonly target: { url: string; authorization: string | undefined };
   /** The cursor value last written to the store; idle advances past filtered-out events are written lazily. */
   private persistedCursor = -1;
   private lastPersistAt = 0;
@@ -148,6 +184,7 @@ class PushWorker {
     this.name = cfg.name;
     this.filter = { users: cfg.users, types: cfg.types };
     this.key = cfg.secret === undefined || cfg.secret === '' ? undefined : decodeSigningSecret(cfg.secret);
+    this.target = splitCredentials(cfg.url);
   }
 
   start(): void {
@@ -358,11 +395,12 @@ class PushWorker {
     const ctrl = new AbortController();
     this.inflight = ctrl;
     try {
-      const res = await this.d.fetch(this.cfg.url, {
+      const res = await this.d.fetch(this.target.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
           'user-agent': 'openim-presence-reconciler',
+          ...(this.target.authorization === undefined ? {} : { authorization: this.target.authorization }),
           ...webhookHeaders(this.key, batch.id, timestamp, body),
         },
         body,
@@ -374,7 +412,7 @@ class PushWorker {
       return `HTTP ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`;
     } catch (err) {
       if (ctrl.signal.aborted) return 'cancelled';
-      return describeFailure(err, this.cfg.timeoutMs);
+      return scrubCredentials(describeFailure(err, this.cfg.timeoutMs), this.cfg.url);
     } finally {
       if (this.inflight === ctrl) this.inflight = undefined;
     }

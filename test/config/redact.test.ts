@@ -73,3 +73,31 @@ describe('collectSecrets', () => {
     expect(collectSecrets(configSchema.parse({}))).toEqual([]);
   });
 });
+
+describe('passwords in URLs', () => {
+  const config = () =>
+    configSchema.parse({
+      openim: { apiUrl: 'http://admin:api-Pass%2Fword-77@openim.internal:10002' },
+      subscribers: [
+        { name: 'basic', url: 'https://push:hook-Pass-word-88@billing.internal/hook?x=1' },
+        { name: 'short', url: 'https://u:abc@other.internal/hook' },
+        { name: 'plain', url: 'https://user@plain.internal/hook' },
+      ],
+    });
+
+  it('are redacted wherever a URL carries one, the rest of the URL kept as written', () => {
+    const redacted = redactConfig(config());
+    expect(redacted.openim.apiUrl).toBe(`http://admin:${REDACTED}@openim.internal:10002`);
+    expect(redacted.subscribers.map((s) => s.url)).toEqual([
+      `https://push:${REDACTED}@billing.internal/hook?x=1`,
+      `https://u:${REDACTED}@other.internal/hook`,
+      'https://user@plain.internal/hook',
+    ]);
+    const text = JSON.stringify(redacted);
+    for (const p of ['api-Pass', 'hook-Pass', ':abc@']) expect(text).not.toContain(p);
+  });
+
+  it('are collected for the logger, raw and decoded, when at least 6 characters long', () => {
+    expect(collectSecrets(config()).sort()).toEqual(['api-Pass%2Fword-77', 'api-Pass/word-77', 'hook-Pass-word-88'].sort());
+  });
+});

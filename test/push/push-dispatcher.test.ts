@@ -5,7 +5,7 @@ import type { SubscriberJson, SubscriberList } from '../../src/api/subscriber-ro
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { EventBus } from '../../src/engine/event-bus.js';
 import { ConfigError } from '../../src/errors.js';
-import { PushDispatcher } from '../../src/push/push-dispatcher.js';
+import { PushDispatcher, scrubCredentials, splitCredentials } from '../../src/push/push-dispatcher.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { firstBreak, produce, sleep, userIDs, waitUntil } from '../api/stream-fixtures.js';
 import type { Receiver } from './receiver.js';
@@ -225,6 +225,42 @@ describe('push delivery to configured subscribers', () => {
     expect(r.deliveries[0]!.headers['webhook-signature']).toBeUndefined();
     expect(r.deliveries[0]!.headers['webhook-id']).toBe('msg_open_1_1');
     expect(await subscriber(d, 'open')).toMatchObject({ signed: false });
+  });
+
+  it('sends credentials in the URL as Basic auth, and never shows the password', async () => {
+    r = await startReceiver();
+    const withCredentials = r.url.replace('http://', 'http://push%20user:p%40ss-Word-91@');
+    d = await startPushDaemon([{ name: 'basic', url: withCredentials }]);
+    await produce(d, 2);
+    const rec = r;
+    await waitUntil(() => rec.seqs().length === 2, 'both events');
+    expect(r.deliveries[0]!.headers.authorization).toBe(`Basic ${Buffer.from('push user:p@ss-Word-91').toString('base64')}`);
+    const shown = JSON.stringify(await subscriber(d, 'basic'));
+    expect(shown).not.toContain('p%40ss');
+    expect(shown).not.toContain('p@ss');
+    expect(await subscriber(d, 'basic')).toMatchObject({ url: r.url, state: 'active', lastError: '' });
+  });
+
+  it('keeps the password of the URL out of the last error when delivery fails', async () => {
+    d = await startPushDaemon([{ name: 'gone', url: 'http://someone:hunter2-secret@127.0.0.1:9/x', maxAttempts: 50 }]);
+    await produce(d, 1);
+    let s = await subscriber(d, 'gone');
+    for (let i = 0; i < 100 && s.lastError === ''; i++) {
+      await sleep(50);
+      s = await subscriber(d, 'gone');
+    }
+    expect(s.lastError).toMatch(/^network error/);
+    expect(JSON.stringify(s)).not.toContain('hunter2');
+  });
+});
+
+describe('splitCredentials and scrubCredentials', () => {
+  it('move user:pass@ into an Authorization header and redact the password in text', () => {
+    expect(splitCredentials('https://a:b@example.test/p?q=1')).toEqual({ url: 'https://example.test/p?q=1', authorization: `Basic ${Buffer.from('a:b').toString('base64')}` });
+    expect(splitCredentials('https://example.test/p')).toEqual({ url: 'https://example.test/p', authorization: undefined });
+    expect(splitCredentials('not a url')).toEqual({ url: 'not a url', authorization: undefined });
+    expect(scrubCredentials('failed: https://a:s%3Dcret@h/ and s=cret', 'https://a:s%3Dcret@h/')).toBe('failed: https://a:[REDACTED]@h/ and [REDACTED]');
+    expect(scrubCredentials('nothing here', 'https://h/')).toBe('nothing here');
   });
 });
 
