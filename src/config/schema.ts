@@ -66,6 +66,7 @@ const webhookSchema = z
     queueLimit: z.number().int().min(1).max(1_000_000).default(10_000).describe('Webhooks waiting for commit before new ones get 503.'),
     commitMaxDelayMs: z.number().int().min(0).max(1000).default(0).describe('Longest a webhook waits for its group commit to start; 0 commits on the next turn of the event loop, batching whatever arrived meanwhile.'),
     commitMaxBatch: z.number().int().min(1).max(10_000).default(500).describe('Most webhooks in one commit transaction.'),
+    maxConnections: z.number().int().min(1).max(1_000_000).default(1000).describe('Cap on open connections to the webhook listener; more are closed at once.'),
   })
   .describe('The listener OpenIM posts presence webhooks to.');
 
@@ -81,6 +82,7 @@ const apiSchema = z
     sseMaxBufferedBytes: z.number().int().min(16_384).max(268_435_456).default(4_194_304).describe('A subscriber whose unsent bytes exceed this is disconnected.'),
     maxPageSize: z.number().int().min(1).max(100_000).default(1000).describe('Largest `limit` accepted by paged endpoints.'),
     maxWaitSeconds: z.number().int().min(0).max(300).default(60).describe('Longest long-poll `wait` accepted by GET /v1/events.'),
+    maxConnections: z.number().int().min(1).max(1_000_000).default(2000).describe('Cap on open connections to the API server (SSE streams included); more are closed at once.'),
   })
   .describe('The subscriber and operator API.');
 

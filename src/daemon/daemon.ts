@@ -4,7 +4,7 @@
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { installApiErrorHandler } from '../api/http-errors.js';
@@ -49,6 +49,23 @@ export interface Daemon {
   /** Present when polling is enabled. */
   readonly poller: PollScheduler | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * Answers a request the HTTP parser rejects (bad bytes, headers too large) and closes the connection, saying so:
+ * fastify's default answer has no `Connection: close`, so a keep-alive client sends its next request on a socket
+ * that is then reset.
+ */
+function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, label] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+  const body = JSON.stringify({ error: label, message: 'Client Error', statusCode: status });
+  socket.end(`HTTP/1.1 ${status} ${label}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
 function urlOf(app: FastifyInstance): string {
@@ -169,6 +186,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     bodyLimit: config.webhook.bodyLimitBytes,
     // Idle keep-alive sockets close at once; requests in flight are answered (their commits still run).
     forceCloseConnections: 'idle',
+    clientErrorHandler,
   } as const;
 
   // The API cuts its connections on close (SSE streams and long polls would otherwise hold shutdown).
@@ -182,6 +200,9 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   registerApiRoutes(api, { config, store, engine, bus, health, poller, metrics, log, now, push, onClose: (fn) => closeHooks.push(fn) });
 
   const webhook = shared ? api : Fastify(fastifyOptions);
+  // Connections beyond the cap are closed as soon as they are accepted (net.Server maxConnections).
+  api.server.maxConnections = shared ? config.api.maxConnections + config.webhook.maxConnections : config.api.maxConnections;
+  if (!shared) webhook.server.maxConnections = config.webhook.maxConnections;
   // Webhook requests in flight: on shutdown they are answered (after their commit) before sockets are closed.
   let webhooksInFlight = 0;
   const isWebhookRequest = (url: string): boolean => url.startsWith(`/${pathSecret}`);
