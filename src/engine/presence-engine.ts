@@ -376,6 +376,10 @@ export class PresenceEngine {
     let events = 0;
     this.unitOfWork((stage, publish) => {
       for (const c of corrections) {
+        // The confirm poll was judged before an await (the Redis second opinion): a webhook may have brought the key
+        // to that state since. A correction that no longer changes anything is dropped, so the stream never repeats a
+        // state for a key.
+        if ((this.key(c.userID, c.platformID)?.online ?? false) === c.toOnline) continue;
         const kind: MismatchKind = c.toOnline ? 'missed_online' : 'missed_offline';
         const name = platformName(c.platformID);
         const mismatch: NewMismatch = {

@@ -7,7 +7,7 @@ import type { OpenImApi, PlatformConnections, UserOnlineStatus } from '../openim
 import { platformName } from '../openim/platforms.js';
 import type { OpenDisagreement, ReconcileOptions } from '../reconciler/reconciler.js';
 import { isMassDisagreement, judgeConfirm, judgePoll } from '../reconciler/reconciler.js';
-import type { Store } from '../store/store.js';
+import type { PollObservation, Store } from '../store/store.js';
 import { pagesOf, pumpPages, yieldToEventLoop } from './page-pump.js';
 import { startedPollRun } from './poll-run.js';
 
@@ -67,6 +67,8 @@ interface PageDecisions {
   verified: KeyState[];
   changed: KeyState[];
   confirmedOfflines: { userID: string; platformID: number }[];
+  /** Poll observations to record, written in one transaction (one commit) before the page's decisions. */
+  observations: PollObservation[];
 }
 
 function emptyStats(): CycleStats {
@@ -78,7 +80,7 @@ function startSweep(pollAt: number, runID: number): Sweep {
 }
 
 function emptyDecisions(): PageDecisions {
-  return { verified: [], changed: [], confirmedOfflines: [] };
+  return { verified: [], changed: [], confirmedOfflines: [], observations: [] };
 }
 
 /** True when `platforms[i]` repeats an earlier entry's platform (answers group connections, but do not rely on it). */
@@ -262,7 +264,16 @@ export class PollReconciler {
     }
   }
 
+  /** Records poll observations in one transaction: one commit for all of them, not one each. */
+  private recordObservations(observations: readonly PollObservation[]): void {
+    if (observations.length === 0) return;
+    this.store.transaction(() => {
+      for (const o of observations) this.store.insertPollObservation(o);
+    });
+  }
+
   private applyDecisions(d: PageDecisions): void {
+    this.recordObservations(d.observations);
     if (d.verified.length > 0) this.engine.markVerified(d.verified);
     if (d.changed.length > 0) this.engine.saveKeyStates(d.changed);
     if (d.confirmedOfflines.length > 0) this.engine.applyHeldOfflines(d.confirmedOfflines);
@@ -319,7 +330,7 @@ export class PollReconciler {
               { at: pollAt, what: 'poll', ref: runID, detail: `live status read ${describe(s)}; the stream said ${prev?.online ? 'online' : 'offline'}` },
             ],
           });
-          this.store.insertPollObservation({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'disagreement' });
+          d.observations.push({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'disagreement' });
         }
         sweep.confirmUsers.add(s.userID);
         break;
@@ -472,6 +483,7 @@ export class PollReconciler {
     stats: CycleStats,
   ): Promise<void> {
     const corrections: Correction[] = [];
+    const observations: PollObservation[] = [];
     for (const s of statuses) {
       const entries = openByUser.get(s.userID);
       if (entries === undefined) continue;
@@ -484,7 +496,7 @@ export class PollReconciler {
         const observedOnline = observed.has(o.platformID);
         const evidence: EvidenceItem[] = [...o.evidence, { at: pollAt, what: 'poll', ref: runID, detail: `confirm poll read ${describe(s)}` }];
         const v = judgeConfirm(prev, o.d, observedOnline, pollAt, this.opts);
-        this.store.insertPollObservation({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'confirm' });
+        observations.push({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'confirm' });
         if (v.verdict === 'transient') {
           stats.transients++;
           this.closeTransient({ ...o, evidence }, pollAt, v.reason === 'webhook' ? 'a webhook for the key arrived' : 'the confirm poll agreed');
@@ -506,6 +518,7 @@ export class PollReconciler {
         if (this.opts.mode === 'shadow') this.shadowNoted.set(id, v.toOnline);
       }
     }
+    this.recordObservations(observations);
     if (corrections.length === 0) return;
     const confirmed = await this.secondOpinion(corrections, statuses, pollAt, runID);
     stats.corrections += this.engine.correct(confirmed).events;

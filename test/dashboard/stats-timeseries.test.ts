@@ -16,7 +16,9 @@ describe('GET /v1/stats/timeseries', () => {
     await online(d, 'ts-a', 5);
     await online(d, 'ts-b', 5);
     await online(d, 'ts-a', 5); // a renewal: a receipt, no transition
-    d.engine.correct([correction('ts-c', 2, false), correction('ts-d', 2, true)]);
+    // ts-b (online by webhook) corrected offline, ts-d (never seen) corrected online.
+    d.engine.correct([correction('ts-b', 5, false), correction('ts-d', 2, true)]);
+    await d.store.durable();
   });
   afterAll(async () => {
     await d.close();

@@ -313,12 +313,25 @@ describe('the presence engine', () => {
 
     describe('when a webhook built before the correcting poll arrives', () => {
       it('is stale and publishes nothing', () => {
+        now = T0 + 1000;
+        send('online', 'u1', 5, T0 + 500);
         now = T0 + 15_000;
         engine.correct([correction({ toOnline: false })]);
         now = T0 + 16_000;
-        expect(send('online', 'u1', 5, T0)).toBe('stale');
-        expect(events()).toHaveLength(1);
+        expect(send('online', 'u1', 5, T0 + 600)).toBe('stale');
+        expect(events().map((e) => e.type)).toEqual(['presence.online', 'presence.offline']);
         expect(engine.key('u1', 5)!.online).toBe(false);
+      });
+    });
+
+    describe('when a webhook brought the key to the corrected state after the confirm poll was judged', () => {
+      it('drops the correction: no second event for the same state, no mismatch', () => {
+        now = T0 + 16_000;
+        send('online', 'u1', 5, T0 + 16_000);
+        // Judged "online" from the confirm poll at T0 + 15 s; the webhook at T0 + 16 s already made it online.
+        expect(engine.correct([correction()]).events).toBe(0);
+        expect(events().map((e) => `${e.userID}:${e.type}:${e.source}`)).toEqual(['u1:presence.online:webhook']);
+        expect(store.listMismatches({ limit: 10 })).toEqual([]);
       });
     });
   });
