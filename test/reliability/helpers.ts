@@ -54,9 +54,11 @@ export function spawnNode<R>(
     timeoutMs?: number;
     /** A command that runs node, e.g. `['strace', '-f', …]` (the node process is then its child). */
     wrapper?: readonly string[];
+    /** Options for node itself, e.g. `['--cpu-prof', '--cpu-prof-dir=…']`. */
+    nodeArgs?: readonly string[];
   },
 ): Promise<ChildHandle<R>> {
-  const argv = [process.execPath, '--import', 'tsx', script, ...args];
+  const argv = [process.execPath, ...(options.nodeArgs ?? []), '--import', 'tsx', script, ...args];
   const [command, ...rest] = options.wrapper && options.wrapper.length > 0 ? [...options.wrapper, ...argv] : argv;
   const proc = spawn(command!, rest, {
     cwd: REPO_ROOT,
@@ -164,22 +166,32 @@ export async function readAllMismatches(apiUrl: string): Promise<MismatchSeen[]>
 
 /** What a subscriber checks on every event it receives: no gap, no duplicate, no reordering. */
 export class StreamRecord {
+  /** Every event received (empty when the record does not keep them). */
   readonly events: PresenceEventJson[] = [];
   readonly problems: string[] = [];
+  received = 0;
+  private last: number;
 
   get cursor(): number {
-    return this.events.length === 0 ? this.start : this.events[this.events.length - 1]!.seq;
+    return this.last;
   }
 
-  constructor(private readonly start = 0) {}
+  constructor(
+    start = 0,
+    private readonly keep = true,
+  ) {
+    this.last = start;
+  }
 
   add(e: PresenceEventJson, via: string): void {
-    const expected = this.cursor + 1;
+    const expected = this.last + 1;
     if (e.seq !== expected) {
       if (this.problems.length < 20) this.problems.push(`${via}: got seq ${e.seq}, expected ${expected}`);
-      if (e.seq <= this.cursor) return;
+      if (e.seq <= this.last) return;
     }
-    this.events.push(e);
+    this.last = e.seq;
+    this.received++;
+    if (this.keep) this.events.push(e);
   }
 }
 
@@ -197,8 +209,9 @@ export class PageSubscriber {
     private readonly apiUrl: () => string,
     start = 0,
     private readonly limit = 200,
+    keepEvents = true,
   ) {
-    this.record = new StreamRecord(start);
+    this.record = new StreamRecord(start, keepEvents);
     this.loop = this.run();
   }
 
@@ -385,4 +398,26 @@ export function sameEvent(a: PresenceEventJson, b: PresenceEventJson | undefined
 /** Formats a duration in ms as seconds with one decimal. */
 export function secs(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Compares the keys a daemon believes online with the simulator: `problems` lists keys online that are not (false
+ * online) and keys the live view shows that are not online (missed). A platform a user holds only on a second
+ * gateway is invisible to the live view (it reports the first gateway's connections only, contract §2.2): when its
+ * webhook was lost, nothing the daemon polls can reveal it; those are counted in `invisible`, not as problems.
+ */
+export function compareWithOpenIm(
+  believed: ReadonlySet<string>,
+  sim: { truth(): { userID: string; platformID: number }[]; view(userID: string): { live: { connections: { platformID: number }[] } } },
+): { problems: string[]; invisible: string[] } {
+  const truth = sim.truth();
+  const truthKeys = new Set(truth.map((t) => `${t.userID}:${t.platformID}`));
+  const visible = new Set([...new Set(truth.map((t) => t.userID))].flatMap((u) => sim.view(u).live.connections.map((c) => `${u}:${c.platformID}`)));
+  return {
+    problems: [
+      ...[...believed].filter((k) => !truthKeys.has(k)).map((k) => `online but not in truth: ${k}`),
+      ...[...visible].filter((k) => !believed.has(k)).map((k) => `in the live view but not online: ${k}`),
+    ],
+    invisible: [...truthKeys].filter((k) => !visible.has(k) && !believed.has(k)),
+  };
 }
