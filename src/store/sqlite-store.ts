@@ -729,6 +729,8 @@ export class SqliteStore implements Store {
 
   close(): void {
     if (this.closed) return;
+    // Writes not yet reported are made durable by WalSync's close like the rest.
+    this.reportWrites();
     this.closed = true;
     this.walSync?.close();
     this.checkpointer?.close();
