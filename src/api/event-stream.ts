@@ -99,7 +99,8 @@ export function heartbeatFrame(head: number, cursor: number, intervalSeconds: nu
 interface CommittedBatch {
   evs: readonly PresenceEvent[];
   frameAt: (i: number) => string;
-  allFrames: () => string;
+  /** Every frame of the batch, UTF-8 encoded once for all the unfiltered connections. */
+  allFrames: () => Buffer;
 }
 
 function isUnfiltered(filter: EventFilter): boolean {
@@ -199,14 +200,14 @@ export class EventStreamHub {
   private fanOut(evs: PresenceEvent[]): void {
     if (evs.length === 0 || this.conns.size === 0) return;
     // Each event is serialized once, and each connection gets one write per commit: the frames it wants, joined.
-    // Unfiltered connections (the usual case) share one joined string.
+    // Unfiltered connections (the usual case) share one joined buffer, encoded once.
     const frames: (string | undefined)[] = new Array<string | undefined>(evs.length);
     const frameAt = (i: number): string => (frames[i] ??= eventFrame(evs[i]!));
-    let all: string | undefined;
-    const allFrames = (): string => {
+    let all: Buffer | undefined;
+    const allFrames = (): Buffer => {
       if (all === undefined) {
         for (let i = 0; i < evs.length; i++) frameAt(i);
-        all = frames.join('');
+        all = Buffer.from(frames.join(''), 'utf8');
       }
       return all;
     };
