@@ -1,5 +1,6 @@
 import type { Store } from '../store/store.js';
 import { UserFilter, hashUserID } from '../engine/user-filter.js';
+import { pagesOf } from './page-pump.js';
 
 export interface PollPlannerOptions {
   intervalSeconds: number;
@@ -73,36 +74,25 @@ export class PollPlanner {
     return this.excludedFilter.mayHave(userID) && this.excluded.has(userID);
   }
 
+  /** The users to poll cut into pages of `batchSize`, produced as they are consumed. */
+  private pages(online: readonly string[], sliceTarget: number, tracked: number): Iterable<string[]> {
+    return pagesOf(this.usersToPoll(online, sliceTarget, tracked), this.opts.batchSize);
+  }
+
   /**
-   * The online users, then the slice, cut into pages of `batchSize`. The online users are remembered as they are
-   * handed out, so the rotation, which starts after the last of them, skips them.
+   * The online users (each once), then the slice. The online users are remembered as they are handed out, so the
+   * rotation, which starts after the last of them, skips them.
    */
-  private *pages(online: readonly string[], sliceTarget: number, tracked: number): Generator<string[], void, undefined> {
-    const size = Math.max(1, this.opts.batchSize);
+  private *usersToPoll(online: readonly string[], sliceTarget: number, tracked: number): Generator<string, void, undefined> {
     const chosen = new Set<string>();
     const chosenFilter = new UserFilter(online.length);
-    let page: string[] = [];
     for (const u of online) {
-      const before = chosen.size;
+      if (chosen.has(u)) continue;
       chosen.add(u);
-      if (chosen.size === before) continue;
       chosenFilter.add(u);
-      page.push(u);
-      if (page.length === size) {
-        yield page;
-        page = [];
-      }
+      yield u;
     }
-    for (const taken of this.walk(chosen, chosenFilter, sliceTarget, tracked)) {
-      for (const u of taken) {
-        page.push(u);
-        if (page.length === size) {
-          yield page;
-          page = [];
-        }
-      }
-    }
-    if (page.length > 0) yield page;
+    for (const taken of this.walk(chosen, chosenFilter, sliceTarget, tracked)) yield* taken;
   }
 
   /**
@@ -147,4 +137,3 @@ export class PollPlanner {
     }
   }
 }
-

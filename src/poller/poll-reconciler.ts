@@ -204,9 +204,7 @@ export class PollReconciler {
   }
 
   private noOfflineToMatch(userID: string, pollAt: number): boolean {
-    for (const platformID of this.engine.platformIDsOf(userID)) {
-      const k = this.engine.key(userID, platformID);
-      if (k === undefined) continue;
+    for (const k of this.engine.keysOfUser(userID)) {
       if (k.pendingOffline !== null) return false;
       if (k.lastWebhookAt !== null && k.lastWebhookAt >= pollAt - this.opts.graceMs) return false;
     }
@@ -283,8 +281,6 @@ export class PollReconciler {
   private judgeStatus(s: UserOnlineStatus, sweep: Sweep, d: PageDecisions): void {
     const observed = s.platforms;
     const known = this.engine.platformIDsOf(s.userID);
-    // Read offline and never seen: nothing to judge (most users of a large sweep).
-    if (observed.length === 0 && known.length === 0) return;
     for (let i = 0; i < observed.length; i++) {
       if (!repeatsEarlier(observed, i)) this.judgeKey(s, observed[i]!.platformID, true, sweep, d);
     }
