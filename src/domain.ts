@@ -6,7 +6,7 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export const EVENT_SOURCES = ['webhook', 'poll'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 
-export const MISMATCH_KINDS = ['missed_online', 'missed_offline', 'late_webhook', 'transient', 'suspect_poll'] as const;
+export const MISMATCH_KINDS = ['missed_online', 'missed_offline', 'late_webhook', 'transient', 'suspect_poll', 'initial_sync'] as const;
 export type MismatchKind = (typeof MISMATCH_KINDS)[number];
 
 export const MISMATCH_STATUSES = ['open', 'acknowledged', 'resolved'] as const;

@@ -68,6 +68,16 @@ function clientErrorHandler(err: Error & { code?: string }, socket: Socket): voi
   socket.end(`HTTP/1.1 ${status} ${label}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
+/**
+ * The end of the first-start warm-up: long enough for the rotation to poll every tracked user once (the coverage
+ * period), plus the cycle and confirm poll that decide what the last of them showed. 0 when the store is not new.
+ */
+function initialSyncUntil(firstStartedAt: number, config: Config): number {
+  if (firstStartedAt === 0) return 0;
+  const intervalMs = config.poll.intervalSeconds * 1000;
+  return firstStartedAt + Math.max(config.poll.coverageSeconds * 1000, intervalMs) + 2 * intervalMs + config.reconcile.confirmDelayMs;
+}
+
 function urlOf(app: FastifyInstance): string {
   const addr = app.server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
@@ -143,6 +153,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
         mode: config.mode,
         // As many status pages in flight as the client sends at once (more would only wait in memory).
         pagesInFlight: config.openim.concurrency,
+        initialSyncUntil: initialSyncUntil(store.firstStartedAt(now()), config),
       },
       now,
     );

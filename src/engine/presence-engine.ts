@@ -47,6 +47,8 @@ export interface Correction {
   occurredBefore: number;
   pollAt: number;
   evidence: EvidenceItem[];
+  /** Online since before the daemon first started (first-start warm-up): recorded as `initial_sync`, not a miss. */
+  initialSync?: boolean;
 }
 
 /**
@@ -285,7 +287,8 @@ export class PresenceEngine {
   /** Rule 5, inside the ingest transaction: the mismatch of a correction becomes late. */
   private markLate(mismatchID: number, lateByMs: number, at: number, receiptID: number): boolean {
     const m = this.store.getMismatch(mismatchID);
-    if (!m) return false;
+    // A key learned at first start was never missed: its first webhook (a renewal) is not late.
+    if (!m || m.kind === 'initial_sync') return false;
     const evidence: EvidenceItem[] = [
       ...m.evidence,
       { at, what: 'receipt', ref: receiptID, detail: `the webhook arrived ${Math.round(lateByMs / 1000)} s after the first poll that saw the change` },
@@ -380,7 +383,7 @@ export class PresenceEngine {
         // to that state since. A correction that no longer changes anything is dropped, so the stream never repeats a
         // state for a key.
         if ((this.key(c.userID, c.platformID)?.online ?? false) === c.toOnline) continue;
-        const kind: MismatchKind = c.toOnline ? 'missed_online' : 'missed_offline';
+        const kind: MismatchKind = c.initialSync === true ? 'initial_sync' : c.toOnline ? 'missed_online' : 'missed_offline';
         const name = platformName(c.platformID);
         const mismatch: NewMismatch = {
           kind,
@@ -396,7 +399,12 @@ export class PresenceEngine {
           status: 'open',
           shadow,
           evidence: c.evidence,
-          note: shadow ? 'shadow mode: recorded, not published' : '',
+          note: [
+            kind === 'initial_sync' ? 'online before the daemon first started: learned by the first polls, not a lost webhook' : '',
+            shadow ? 'shadow mode: recorded, not published' : '',
+          ]
+            .filter(Boolean)
+            .join('; '),
           updatedAt: now,
         };
         const mismatchID = this.store.insertMismatch(mismatch);

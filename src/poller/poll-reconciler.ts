@@ -5,11 +5,16 @@ import type { EventBus } from '../engine/event-bus.js';
 import type { Correction, PresenceEngine } from '../engine/presence-engine.js';
 import type { OpenImApi, PlatformConnections, UserOnlineStatus } from '../openim/types.js';
 import { platformName } from '../openim/platforms.js';
+import { UserFilter } from '../engine/user-filter.js';
 import type { OpenDisagreement, ReconcileOptions } from '../reconciler/reconciler.js';
-import { isMassDisagreement, judgeConfirm, judgePoll } from '../reconciler/reconciler.js';
+import { judgeConfirm, judgePoll } from '../reconciler/reconciler.js';
 import type { PollObservation, Store } from '../store/store.js';
+import type { GuardState } from './mass-guard.js';
+import { MassGuard } from './mass-guard.js';
 import { pagesOf, pumpPages, yieldToEventLoop } from './page-pump.js';
 import { startedPollRun } from './poll-run.js';
+
+export type { GuardState } from './mass-guard.js';
 
 export interface PollReconcilerOptions extends ReconcileOptions {
   confirmDelayMs: number;
@@ -23,7 +28,21 @@ export interface PollReconcilerOptions extends ReconcileOptions {
    * client, where they live long enough to be promoted to the old generation. Default 4 (that setting's default).
    */
   pagesInFlight?: number;
+  /**
+   * First-start warm-up: until this time (epoch ms), a user with no key at all who is read online, and whom no
+   * earlier poll read offline, is taken to have been online before the daemon first started: its correction is
+   * recorded as `initial_sync`, not as a missed webhook. 0 (the default) has no warm-up.
+   */
+  initialSyncUntil?: number;
 }
+
+/** Runs `fn` after `ms`; answers a function that cancels it. Injectable so tests drive confirm polls on their clock. */
+export type ScheduleFn = (fn: () => void, ms: number) => () => void;
+
+const realSchedule: ScheduleFn = (fn, ms) => {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
+};
 
 /** userIDs per status page of a cycle when the caller does not say (OpenIM's batch size default). */
 export const DEFAULT_PAGE_SIZE = 500;
@@ -39,25 +58,36 @@ export interface CycleStats {
   confirmations: number;
   corrections: number;
   transients: number;
+  /** Users (cycles) or keys (confirm polls) the mass-disagreement guard held. */
   guarded: number;
 }
 
-interface Open {
+/** A disagreement seen by a poll and waiting for its confirm poll (rule 4). */
+interface PendingDisagreement {
   userID: string;
   platformID: number;
-  d: OpenDisagreement;
+  disagreement: OpenDisagreement;
   evidence: EvidenceItem[];
+  /** Seen during the first-start warm-up for a user with no key at all: online since before the daemon started. */
+  initialSync: boolean;
+}
+
+/** A status read by one page of a cycle, with the time that page's request was sent. */
+interface TimedStatus {
+  status: UserOnlineStatus;
+  pollAt: number;
 }
 
 /** One cycle in progress: what its pages have shown so far. */
 interface Sweep {
-  pollAt: number;
+  /** When the cycle started (the guard's clock). Each page judges with its own send time. */
+  startedAt: number;
   runID: number;
   stats: CycleStats;
-  /** Polled users the stream believes online (rule 6's denominator). */
+  /** Polled users a poll has verified online (rule 6's denominator). */
   believedOnline: number;
-  /** Believed-online users read offline with no offline to match: judged once the whole cycle is in (rule 6). */
-  suspects: UserOnlineStatus[];
+  /** Verified-online users read wholly offline with nothing to explain it: judged once the whole cycle is in. */
+  suspects: TimedStatus[];
   confirmUsers: Set<string>;
   ambiguous: { userID: string; platformID: number }[];
 }
@@ -75,8 +105,8 @@ function emptyStats(): CycleStats {
   return { usersPolled: 0, requests: 0, errors: 0, disagreements: 0, confirmations: 0, corrections: 0, transients: 0, guarded: 0 };
 }
 
-function startSweep(pollAt: number, runID: number): Sweep {
-  return { pollAt, runID, stats: emptyStats(), believedOnline: 0, suspects: [], confirmUsers: new Set(), ambiguous: [] };
+function startSweep(startedAt: number, runID: number): Sweep {
+  return { startedAt, runID, stats: emptyStats(), believedOnline: 0, suspects: [], confirmUsers: new Set(), ambiguous: [] };
 }
 
 function emptyDecisions(): PageDecisions {
@@ -90,19 +120,12 @@ function repeatsEarlier(platforms: readonly PlatformConnections[], i: number): b
   return false;
 }
 
-function lists(platforms: readonly PlatformConnections[], platformID: number): boolean {
+function listsPlatform(platforms: readonly PlatformConnections[], platformID: number): boolean {
   for (const p of platforms) if (p.platformID === platformID) return true;
   return false;
 }
 
-export interface GuardState {
-  since: number;
-  mismatchID: number;
-  readOffline: number;
-  believedOnline: number;
-}
-
-function describe(s: UserOnlineStatus): string {
+function describeStatus(s: UserOnlineStatus): string {
   if (!s.online) return 'offline';
   return 'online on ' + s.platforms.map((p) => `${platformName(p.platformID) || p.platformID}×${p.connections}`).join(', ');
 }
@@ -114,16 +137,25 @@ function platformsRecord(s: UserOnlineStatus): Record<string, number> {
 }
 
 /**
- * Applies poll answers to the presence state (design §3 rules 3, 4, 6, 7): agreeing polls verify keys,
- * disagreements are confirmed by a targeted re-poll after the confirm delay, and only confirmed disagreements with
- * no webhook in between become corrections. A mass disagreement (a slow gateway read as offline) is held.
+ * Applies poll answers to the presence state (docs/architecture.md, rules 3, 4, 6, 7): agreeing polls verify keys,
+ * disagreements are confirmed by a targeted re-poll once they are at least the confirm delay old, and only confirmed
+ * disagreements with no webhook since the grace window before them become corrections. A mass disagreement (a slow
+ * gateway read as offline) is held by the {@link MassGuard}.
  */
 export class PollReconciler {
-  private readonly open = new Map<string, Open>();
+  private readonly open = new Map<string, PendingDisagreement>();
+  /** Users with a confirm poll scheduled, and the latest time one is due. */
+  private readonly confirmDue = new Map<string, number>();
   /** Shadow mode: keys already reported, so one missed change is recorded once. */
   private readonly shadowNoted = new Map<string, boolean>();
-  private guardState: GuardState | null = null;
-  private readonly confirmTimers = new Set<NodeJS.Timeout>();
+  private readonly massGuard: MassGuard;
+  /**
+   * During the first-start warm-up: users with no key that a poll read offline. Read online later, they came online
+   * while the daemon was running, so a correction is a missed webhook, not initial sync. A bitmap (2 MiB): a false
+   * "seen" only files an initial sync as a miss. Dropped when the warm-up ends.
+   */
+  private seenOfflineInWarmUp: UserFilter | undefined;
+  private readonly cancelTimers = new Set<() => void>();
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
 
@@ -135,10 +167,19 @@ export class PollReconciler {
     private readonly log: Logger,
     private readonly opts: PollReconcilerOptions,
     private readonly now: () => number = Date.now,
-  ) {}
+    private readonly schedule: ScheduleFn = realSchedule,
+  ) {
+    if ((opts.initialSyncUntil ?? 0) > 0) this.seenOfflineInWarmUp = new UserFilter(1 << 20);
+    this.massGuard = new MassGuard(engine, store, bus, log, {
+      share: opts.massGuardShare,
+      minUsers: opts.massGuardMinUsers,
+      holdMs: opts.massGuardHoldMs,
+      mode: opts.mode,
+    });
+  }
 
   get guard(): GuardState | null {
-    return this.guardState;
+    return this.massGuard.current;
   }
 
   openDisagreements(): number {
@@ -158,20 +199,22 @@ export class PollReconciler {
    */
   async pollPages(pages: Iterable<readonly string[]>, runID: number): Promise<CycleStats> {
     const sweep = startSweep(this.now(), runID);
+    if (this.seenOfflineInWarmUp !== undefined && sweep.startedAt >= (this.opts.initialSyncUntil ?? 0)) this.seenOfflineInWarmUp = undefined;
     await pumpPages(pages[Symbol.iterator](), this.opts.pagesInFlight ?? DEFAULT_PAGES_IN_FLIGHT, async (page) => {
+      const pollAt = this.now();
       const result = await this.api.getUsersOnlineStatus(page);
       sweep.stats.usersPolled += result.statuses.length;
       sweep.stats.requests += result.requests;
       sweep.stats.errors += result.failed.length;
       if (this.closed) return false;
-      this.screenPage(result.statuses, sweep);
+      this.screenPage(result.statuses, pollAt, sweep);
       // No request could even be sent (no admin token): the remaining pages would fail the same way.
       return result.requests > 0 || result.failed.length === 0;
     });
     if (this.closed) return sweep.stats;
     await this.judgeSuspects(sweep);
     if (this.closed) return sweep.stats;
-    if (sweep.confirmUsers.size > 0) this.scheduleConfirm([...sweep.confirmUsers]);
+    if (sweep.confirmUsers.size > 0) this.scheduleConfirm([...sweep.confirmUsers], this.opts.confirmDelayMs);
     if (sweep.ambiguous.length > 0) await this.decideAmbiguous(sweep.ambiguous);
     return sweep.stats;
   }
@@ -203,33 +246,52 @@ export class PollReconciler {
     this.engine.applyHeldOfflines(apply);
   }
 
-  private noOfflineToMatch(userID: string, pollAt: number): boolean {
-    for (const k of this.engine.keysOfUser(userID)) {
-      if (k.pendingOffline !== null) return false;
-      if (k.lastWebhookAt !== null && k.lastWebhookAt >= pollAt - this.opts.graceMs) return false;
+  /**
+   * Rule 6's denominator: the user is published online on a key a poll has verified. Users online only by webhook
+   * (never confirmed by the live view) do not count, so webhooks alone cannot raise the guard.
+   */
+  private verifiedOnline(userID: string): boolean {
+    for (const platformID of this.engine.platformIDsOf(userID)) {
+      const k = this.engine.key(userID, platformID);
+      if (k !== undefined && k.online && k.lastVerifiedAt !== null) return true;
+    }
+    return false;
+  }
+
+  /**
+   * An offline webhook explains why a believed-online user reads wholly offline: every online key of the user has a
+   * held offline, or an offline webhook within the grace window. A recent online webhook explains nothing.
+   */
+  private offlineExplained(userID: string, pollAt: number): boolean {
+    for (const platformID of this.engine.platformIDsOf(userID)) {
+      const k = this.engine.key(userID, platformID);
+      if (k === undefined || !k.online || k.pendingOffline !== null) continue;
+      const recentOffline = k.lastWebhookAt !== null && k.lastWebhookAt >= pollAt - this.opts.graceMs && k.lastWebhookAt !== k.lastOnlineWebhookAt;
+      if (!recentOffline) return false;
     }
     return true;
   }
 
   /** Judges one page of a cycle, except the users rule 6 may hold, which wait for the end of the cycle. */
-  private screenPage(statuses: readonly UserOnlineStatus[], sweep: Sweep): void {
-    const d = emptyDecisions();
+  private screenPage(statuses: readonly UserOnlineStatus[], pollAt: number, sweep: Sweep): void {
+    const decisions = emptyDecisions();
     for (const s of statuses) {
       // A user with no key is neither believed online nor has anything to verify: one lookup for most of a sweep.
       if (this.engine.platformIDsOf(s.userID).length === 0) {
-        if (s.platforms.length > 0) this.judgeStatus(s, sweep, d);
+        if (s.platforms.length > 0) this.judgeStatus(s, pollAt, sweep, decisions);
+        else this.seenOfflineInWarmUp?.add(s.userID);
         continue;
       }
-      if (this.engine.isUserOnline(s.userID)) {
+      if (this.engine.isUserOnline(s.userID) && this.verifiedOnline(s.userID)) {
         sweep.believedOnline++;
-        if (!s.online && this.noOfflineToMatch(s.userID, sweep.pollAt)) {
-          sweep.suspects.push(s);
+        if (!s.online && !this.offlineExplained(s.userID, pollAt)) {
+          sweep.suspects.push({ status: s, pollAt });
           continue;
         }
       }
-      this.judgeStatus(s, sweep, d);
+      this.judgeStatus(s, pollAt, sweep, decisions);
     }
-    this.applyDecisions(d);
+    this.applyDecisions(decisions);
   }
 
   /**
@@ -238,16 +300,13 @@ export class PollReconciler {
    * like any other user, a chunk at a time.
    */
   private async judgeSuspects(sweep: Sweep): Promise<void> {
-    const { suspects, pollAt } = sweep;
-    const mass = isMassDisagreement(sweep.believedOnline, suspects.length, { share: this.opts.massGuardShare, minUsers: this.opts.massGuardMinUsers });
-    let hold = false;
-    if (mass) {
-      if (this.guardState === null) this.raiseGuard(pollAt, suspects, sweep.believedOnline, sweep.runID);
-      hold = pollAt - this.guardState!.since < this.opts.massGuardHoldMs;
-      if (!hold) this.log.warn({ readOffline: suspects.length, since: this.guardState!.since }, 'mass disagreement persisted past the hold: correcting');
-    } else if (this.guardState !== null) {
-      this.clearGuard(pollAt);
-    }
+    const { suspects } = sweep;
+    const hold = this.massGuard.judgeCycle(
+      sweep.startedAt,
+      sweep.believedOnline,
+      suspects.map((s) => s.status.userID),
+      sweep.runID,
+    );
     if (hold) {
       sweep.stats.guarded += suspects.length;
       return;
@@ -255,10 +314,10 @@ export class PollReconciler {
     for (let i = 0; i < suspects.length; i += JUDGE_CHUNK) {
       if (i > 0) await yieldToEventLoop();
       if (this.closed) return;
-      const d = emptyDecisions();
+      const decisions = emptyDecisions();
       const end = Math.min(suspects.length, i + JUDGE_CHUNK);
-      for (let j = i; j < end; j++) this.judgeStatus(suspects[j]!, sweep, d);
-      this.applyDecisions(d);
+      for (let j = i; j < end; j++) this.judgeStatus(suspects[j]!.status, suspects[j]!.pollAt, sweep, decisions);
+      this.applyDecisions(decisions);
     }
   }
 
@@ -270,63 +329,81 @@ export class PollReconciler {
     });
   }
 
-  private applyDecisions(d: PageDecisions): void {
-    this.recordObservations(d.observations);
-    if (d.verified.length > 0) this.engine.markVerified(d.verified);
-    if (d.changed.length > 0) this.engine.saveKeyStates(d.changed);
-    if (d.confirmedOfflines.length > 0) this.engine.applyHeldOfflines(d.confirmedOfflines);
+  private applyDecisions(decisions: PageDecisions): void {
+    this.recordObservations(decisions.observations);
+    if (decisions.verified.length > 0) this.engine.markVerified(decisions.verified);
+    if (decisions.changed.length > 0) this.engine.saveKeyStates(decisions.changed);
+    if (decisions.confirmedOfflines.length > 0) this.engine.applyHeldOfflines(decisions.confirmedOfflines);
   }
 
   /** Judges every key of one polled user: the platforms the answer lists, then the user's other known keys. */
-  private judgeStatus(s: UserOnlineStatus, sweep: Sweep, d: PageDecisions): void {
+  private judgeStatus(s: UserOnlineStatus, pollAt: number, sweep: Sweep, decisions: PageDecisions): void {
     const observed = s.platforms;
     const known = this.engine.platformIDsOf(s.userID);
+    // Decided before any key of this user is judged: a user online on two platforms at first start has none yet.
+    const initialSync =
+      known.length === 0 && pollAt < (this.opts.initialSyncUntil ?? 0) && this.seenOfflineInWarmUp?.mayHave(s.userID) === false;
     for (let i = 0; i < observed.length; i++) {
-      if (!repeatsEarlier(observed, i)) this.judgeKey(s, observed[i]!.platformID, true, sweep, d);
+      if (!repeatsEarlier(observed, i)) this.judgeKey(s, observed[i]!.platformID, true, pollAt, initialSync, sweep, decisions);
     }
     for (const platformID of known) {
-      if (!lists(observed, platformID)) this.judgeKey(s, platformID, false, sweep, d);
+      if (!listsPlatform(observed, platformID)) this.judgeKey(s, platformID, false, pollAt, false, sweep, decisions);
     }
   }
 
-  private judgeKey(s: UserOnlineStatus, platformID: number, observedOnline: boolean, sweep: Sweep, d: PageDecisions): void {
-    const { pollAt, runID, stats } = sweep;
+  private judgeKey(
+    s: UserOnlineStatus,
+    platformID: number,
+    observedOnline: boolean,
+    pollAt: number,
+    initialSync: boolean,
+    sweep: Sweep,
+    decisions: PageDecisions,
+  ): void {
+    const { runID, stats } = sweep;
     const prev = this.engine.key(s.userID, platformID);
     const v = judgePoll(prev, observedOnline, pollAt, this.opts, s.online);
     switch (v.verdict) {
       case 'agree': {
-        d.verified.push(v.state);
+        decisions.verified.push(v.state);
         if (this.shadowNoted.size === 0 && this.open.size === 0) break;
         const id = keyOf(s.userID, platformID);
         this.shadowNoted.delete(id);
-        const o = this.open.get(id);
-        if (o !== undefined) {
-          this.closeTransient(o, pollAt, 'a later poll agreed');
+        const pending = this.open.get(id);
+        if (pending !== undefined) {
+          this.closeTransient(pending, pollAt, 'a later poll agreed');
           this.open.delete(id);
           stats.transients++;
         }
         break;
       }
       case 'cancel-held-offline':
-        d.changed.push(v.state);
+        decisions.changed.push(v.state);
         break;
       case 'apply-held-offline':
-        d.confirmedOfflines.push({ userID: s.userID, platformID });
+        decisions.confirmedOfflines.push({ userID: s.userID, platformID });
         break;
       case 'disagree': {
         const id = keyOf(s.userID, platformID);
         if (this.shadowNoted.get(id) === v.observedOnline) break;
         stats.disagreements++;
+        // An older disagreement of the same key keeps its first observation: the confirm delay counts from there.
         if (!this.open.has(id)) {
           this.open.set(id, {
             userID: s.userID,
             platformID,
-            d: { observedOnline: v.observedOnline, firstSeenAt: pollAt, lastAgreeAt: v.lastAgreeAt },
+            disagreement: { observedOnline: v.observedOnline, firstSeenAt: pollAt, lastAgreeAt: v.lastAgreeAt },
             evidence: [
-              { at: pollAt, what: 'poll', ref: runID, detail: `live status read ${describe(s)}; the stream said ${prev?.online ? 'online' : 'offline'}` },
+              {
+                at: pollAt,
+                what: 'poll',
+                ref: runID,
+                detail: `live status read ${describeStatus(s)}; the stream said ${prev?.online ? 'online' : 'offline'}`,
+              },
             ],
+            initialSync: initialSync && v.observedOnline,
           });
-          d.observations.push({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'disagreement' });
+          decisions.observations.push({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'disagreement' });
         }
         sweep.confirmUsers.add(s.userID);
         break;
@@ -341,101 +418,75 @@ export class PollReconciler {
     }
   }
 
-  private raiseGuard(pollAt: number, suspects: readonly UserOnlineStatus[], believedOnline: number, runID: number): void {
-    const sample = suspects.slice(0, 10).map((s) => s.userID);
-    const mismatchID = this.engine.recordMismatch({
-      kind: 'suspect_poll',
-      userID: sample[0] ?? '',
-      platformID: null,
-      platform: '',
-      detectedAt: pollAt,
-      occurredAfter: null,
-      occurredBefore: pollAt,
-      eventSeq: null,
-      lateByMs: null,
-      lateAt: null,
-      status: 'open',
-      shadow: this.opts.mode === 'shadow',
-      evidence: [
-        {
-          at: pollAt,
-          what: 'poll',
-          ref: runID,
-          detail: `${suspects.length} of ${believedOnline} believed-online users read offline with no offline webhooks (e.g. ${sample.join(', ')})`,
-        },
-      ],
-      note: `mass disagreement: ${suspects.length} of ${believedOnline} believed-online users read offline at once; likely a slow or failed gateway whose error OpenIM swallowed. Nothing is corrected unless it persists for ${Math.round(this.opts.massGuardHoldMs / 1000)} s.`,
-      updatedAt: pollAt,
-    });
-    this.guardState = { since: pollAt, mismatchID, readOffline: suspects.length, believedOnline };
-    this.bus.emit('guard:raised', { readOffline: suspects.length, believedOnline });
-    this.log.warn({ readOffline: suspects.length, believedOnline, mismatchID }, 'mass disagreement: holding corrections');
-  }
-
-  private clearGuard(at: number): void {
-    const g = this.guardState!;
-    this.guardState = null;
-    const m = this.store.getMismatch(g.mismatchID);
-    if (m) {
-      this.store.updateMismatch(g.mismatchID, {
-        status: 'resolved',
-        updatedAt: at,
-        evidence: [...m.evidence, { at, what: 'note', detail: `the disagreement cleared after ${Math.round((at - g.since) / 1000)} s` }],
-      });
-    }
-    this.log.info({ mismatchID: g.mismatchID }, 'mass disagreement cleared');
-  }
-
-  private closeTransient(o: Open, at: number, why: string): void {
+  private closeTransient(pending: PendingDisagreement, at: number, why: string): void {
     this.engine.recordMismatch({
       kind: 'transient',
-      userID: o.userID,
-      platformID: o.platformID,
-      platform: platformName(o.platformID),
+      userID: pending.userID,
+      platformID: pending.platformID,
+      platform: platformName(pending.platformID),
       detectedAt: at,
-      occurredAfter: o.d.lastAgreeAt,
-      occurredBefore: o.d.firstSeenAt,
+      occurredAfter: pending.disagreement.lastAgreeAt,
+      occurredBefore: pending.disagreement.firstSeenAt,
       eventSeq: null,
       lateByMs: null,
       lateAt: null,
       status: 'resolved',
       shadow: this.opts.mode === 'shadow',
-      evidence: [...o.evidence, { at, what: 'note', detail: why }],
+      evidence: [...pending.evidence, { at, what: 'note', detail: why }],
       note: `a poll disagreed, then ${why}: a race, nothing corrected`,
       updatedAt: at,
     });
   }
 
-  private scheduleConfirm(userIDs: string[]): void {
+  /** Schedules a confirm poll of `userIDs` after `delayMs`, for those without a confirm already due by then. */
+  private scheduleConfirm(userIDs: readonly string[], delayMs: number): void {
     if (this.closed) return;
-    const timer = setTimeout(() => {
-      this.confirmTimers.delete(timer);
-      const p = this.confirm(userIDs).catch((err: unknown) => this.log.error({ err }, 'confirm poll failed'));
+    const due = this.now() + delayMs;
+    const users: string[] = [];
+    for (const u of userIDs) {
+      const already = this.confirmDue.get(u);
+      if (already !== undefined && already >= due) continue;
+      this.confirmDue.set(u, due);
+      users.push(u);
+    }
+    if (users.length === 0) return;
+    const cancel = this.schedule(() => {
+      this.cancelTimers.delete(cancel);
+      const p = this.confirm(users, due).catch((err: unknown) => this.log.error({ err }, 'confirm poll failed'));
       this.inflight.add(p);
       void p.finally(() => this.inflight.delete(p));
-    }, this.opts.confirmDelayMs);
-    this.confirmTimers.add(timer);
+    }, delayMs);
+    this.cancelTimers.add(cancel);
   }
 
   /**
    * Rule 4: the targeted re-poll, a page at a time like a cycle (a mass correction can confirm many users), each
-   * page's corrections published as its answer arrives. Returns the cycle's counts.
+   * page's corrections published as its answer arrives. It decides only disagreements at least the confirm delay
+   * old; younger ones stay open for a later confirm. `dueAt`: when the timer that runs it was due. Returns the
+   * cycle's counts.
    */
-  async confirm(userIDs: readonly string[]): Promise<CycleStats> {
+  async confirm(userIDs: readonly string[], dueAt?: number): Promise<CycleStats> {
     const startedAt = this.now();
+    // This confirm is the one due for these users (a timer may fire a little before the clock says it is due).
+    for (const u of userIDs) {
+      const due = this.confirmDue.get(u);
+      if (due !== undefined && (due <= startedAt || due === dueAt)) this.confirmDue.delete(u);
+    }
     const runID = this.store.insertPollRun(startedPollRun('confirm', startedAt));
     const stats = emptyStats();
     const openByUser = this.openOf(userIDs);
     const answered = new Set<string>();
+    const young: PendingDisagreement[] = [];
     try {
       await pumpPages(pagesOf(userIDs, DEFAULT_PAGE_SIZE), this.opts.pagesInFlight ?? DEFAULT_PAGES_IN_FLIGHT, async (page) => {
+        const pollAt = this.now();
         const result = await this.api.getUsersOnlineStatus(page);
         if (this.closed) return false;
         stats.usersPolled += result.statuses.length;
         stats.requests += result.requests;
         stats.errors += result.failed.length;
         for (const s of result.statuses) answered.add(s.userID);
-        await this.confirmPage(result.statuses, openByUser, startedAt, runID, stats);
+        await this.confirmPage(result.statuses, openByUser, pollAt, runID, stats, young);
         return result.requests > 0 || result.failed.length === 0;
       });
     } catch (err) {
@@ -447,6 +498,7 @@ export class PollReconciler {
     if (this.closed) return stats;
     // Rule 7: no decisions for users whose poll failed (or was never sent); they are re-checked next cycle.
     this.dropUnanswered(openByUser, answered);
+    this.confirmLater(young);
     if (stats.confirmations > 0) {
       this.log.info({ corrections: stats.confirmations, published: stats.corrections, mode: this.opts.mode }, 'corrections confirmed');
     }
@@ -457,6 +509,7 @@ export class PollReconciler {
       errors: stats.errors,
       confirmations: stats.confirmations,
       corrections: stats.corrections,
+      note: stats.guarded > 0 ? `mass-disagreement guard held ${stats.guarded} keys` : '',
     });
     this.bus.emit('poll:cycle', {
       kind: 'confirm',
@@ -470,32 +523,60 @@ export class PollReconciler {
     return stats;
   }
 
+  /** Makes sure every still-open disagreement a confirm found too young has a confirm of its own when it is due. */
+  private confirmLater(young: readonly PendingDisagreement[]): void {
+    const now = this.now();
+    const byDelay = new Map<number, string[]>();
+    for (const pending of young) {
+      if (this.open.get(keyOf(pending.userID, pending.platformID)) !== pending) continue;
+      const delay = Math.max(1, pending.disagreement.firstSeenAt + this.opts.confirmDelayMs - now);
+      const list = byDelay.get(delay);
+      if (list === undefined) byDelay.set(delay, [pending.userID]);
+      else list.push(pending.userID);
+    }
+    for (const [delay, users] of byDelay) this.scheduleConfirm([...new Set(users)], delay);
+  }
+
   /** Judges the open disagreements of one confirm page and publishes its corrections. */
   private async confirmPage(
     statuses: readonly UserOnlineStatus[],
-    openByUser: ReadonlyMap<string, [string, Open][]>,
+    openByUser: ReadonlyMap<string, PendingDisagreement[]>,
     pollAt: number,
     runID: number,
     stats: CycleStats,
+    young: PendingDisagreement[],
   ): Promise<void> {
     const corrections: Correction[] = [];
     const observations: PollObservation[] = [];
+    const guardHolds = this.massGuard.holds(pollAt);
     for (const s of statuses) {
       const entries = openByUser.get(s.userID);
       if (entries === undefined) continue;
-      const observed = new Set(s.platforms.map((p) => p.platformID));
-      for (const [id, o] of entries) {
+      let observed: Set<number> | undefined;
+      for (const pending of entries) {
+        const id = keyOf(pending.userID, pending.platformID);
         // Closed (or replaced) meanwhile, by a cycle that agreed.
-        if (this.open.get(id) !== o) continue;
+        if (this.open.get(id) !== pending) continue;
+        // Too young: the confirm delay counts from the poll that first saw this disagreement, whatever else is due.
+        if (pollAt - pending.disagreement.firstSeenAt < this.opts.confirmDelayMs) {
+          young.push(pending);
+          continue;
+        }
+        observed ??= new Set(s.platforms.map((p) => p.platformID));
+        const prev = this.engine.key(pending.userID, pending.platformID);
+        const observedOnline = observed.has(pending.platformID);
+        const v = judgeConfirm(prev, pending.disagreement, observedOnline, pollAt, this.opts);
+        // Rule 6 binds confirm polls too: while the guard holds, a user read wholly offline waits like the rest.
+        if (v.verdict === 'correct' && !v.toOnline && !s.online && guardHolds) {
+          stats.guarded++;
+          continue;
+        }
         this.open.delete(id);
-        const prev = this.engine.key(o.userID, o.platformID);
-        const observedOnline = observed.has(o.platformID);
-        const evidence: EvidenceItem[] = [...o.evidence, { at: pollAt, what: 'poll', ref: runID, detail: `confirm poll read ${describe(s)}` }];
-        const v = judgeConfirm(prev, o.d, observedOnline, pollAt, this.opts);
+        const evidence: EvidenceItem[] = [...pending.evidence, { at: pollAt, what: 'poll', ref: runID, detail: `confirm poll read ${describeStatus(s)}` }];
         observations.push({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'confirm' });
         if (v.verdict === 'transient') {
           stats.transients++;
-          this.closeTransient({ ...o, evidence }, pollAt, v.reason === 'webhook' ? 'a webhook for the key arrived' : 'the confirm poll agreed');
+          this.closeTransient({ ...pending, evidence }, pollAt, v.reason === 'webhook' ? 'a webhook for the key arrived' : 'the confirm poll agreed');
           continue;
         }
         if (prev?.lastWebhookAt != null) {
@@ -503,13 +584,14 @@ export class PollReconciler {
         }
         stats.confirmations++;
         corrections.push({
-          userID: o.userID,
-          platformID: o.platformID,
+          userID: pending.userID,
+          platformID: pending.platformID,
           toOnline: v.toOnline,
           occurredAfter: v.occurredAfter,
           occurredBefore: v.occurredBefore,
           pollAt,
           evidence,
+          initialSync: pending.initialSync && v.toOnline,
         });
         if (this.opts.mode === 'shadow') this.shadowNoted.set(id, v.toOnline);
       }
@@ -521,28 +603,31 @@ export class PollReconciler {
   }
 
   /** The open disagreements of `userIDs`, grouped by user, so confirm answers are matched in one pass. */
-  private openOf(userIDs: readonly string[]): Map<string, [string, Open][]> {
+  private openOf(userIDs: readonly string[]): Map<string, PendingDisagreement[]> {
     const wanted = new Set(userIDs);
-    const out = new Map<string, [string, Open][]>();
-    for (const entry of this.open) {
-      if (!wanted.has(entry[1].userID)) continue;
-      const list = out.get(entry[1].userID);
-      if (list === undefined) out.set(entry[1].userID, [entry]);
-      else list.push(entry);
+    const out = new Map<string, PendingDisagreement[]>();
+    for (const pending of this.open.values()) {
+      if (!wanted.has(pending.userID)) continue;
+      const list = out.get(pending.userID);
+      if (list === undefined) out.set(pending.userID, [pending]);
+      else list.push(pending);
     }
     return out;
   }
 
   /** Drops the disagreements of `openByUser` whose user got no answer (and that nothing replaced meanwhile). */
-  private dropUnanswered(openByUser: ReadonlyMap<string, [string, Open][]>, answered: ReadonlySet<string>): void {
+  private dropUnanswered(openByUser: ReadonlyMap<string, PendingDisagreement[]>, answered: ReadonlySet<string>): void {
     for (const [userID, entries] of openByUser) {
       if (answered.has(userID)) continue;
-      for (const [id, o] of entries) if (this.open.get(id) === o) this.open.delete(id);
+      for (const pending of entries) {
+        const id = keyOf(pending.userID, pending.platformID);
+        if (this.open.get(id) === pending) this.open.delete(id);
+      }
     }
   }
 
   /**
-   * The live view shows only the first gateway's connections of a user connected to two gateways (contract §2.2),
+   * The live view shows only the first gateway's connections of a user connected to two gateways (docs/openim-contract.md),
    * so a platform missing from an otherwise-online user proves nothing. Such offline corrections go ahead only if
    * OpenIM's Redis view (per platform, across gateways) also lacks the platform; if it cannot be read, no decision.
    */
@@ -574,8 +659,8 @@ export class PollReconciler {
   /** Cancels scheduled confirm polls and waits for running ones. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.confirmTimers) clearTimeout(t);
-    this.confirmTimers.clear();
+    for (const cancel of this.cancelTimers) cancel();
+    this.cancelTimers.clear();
     await Promise.allSettled([...this.inflight]);
   }
 }

@@ -299,7 +299,12 @@ export class SqliteStore implements Store {
       ),
       getMismatch: d.prepare('SELECT * FROM mismatches WHERE id = ?'),
       mismatchCounts: d.prepare('SELECT kind, platform_id, count(*) AS n FROM mismatches WHERE detected_at >= ? GROUP BY kind, platform_id'),
-      eventCounts: d.prepare('SELECT type, source, platform_id, count(*) AS n FROM events WHERE recorded_at >= ? GROUP BY type, source, platform_id'),
+      // Corrections that learned a user online at first start (initial_sync) say nothing about webhooks: left out.
+      eventCounts: d.prepare(
+        `SELECT type, source, platform_id, count(*) AS n FROM events e WHERE recorded_at >= ?
+         AND NOT (source = 'poll' AND EXISTS (SELECT 1 FROM mismatches m WHERE m.id = e.mismatch_id AND m.kind = 'initial_sync'))
+         GROUP BY type, source, platform_id`,
+      ),
       receiptCounts: d.prepare('SELECT command, platform_id, count(*) AS n FROM receipts WHERE received_at >= ? GROUP BY command, platform_id'),
       lateDelays: d.prepare("SELECT platform_id, late_by_ms FROM mismatches WHERE kind = 'late_webhook' AND late_at >= ? LIMIT 100000"),
       topMismatchUsers: d.prepare(
@@ -491,6 +496,16 @@ export class SqliteStore implements Store {
   prunedThroughSeq(): number {
     const v = this.s.getMeta.get('pruned_through_seq') as string | undefined;
     return v === undefined ? 0 : Number(v);
+  }
+
+  firstStartedAt(now: number): number {
+    const v = this.s.getMeta.get('first_started_at') as string | undefined;
+    if (v !== undefined) return Number(v);
+    const used = this.db.prepare('SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM presence)').pluck().get() === 1;
+    const empty = !used && this.prunedThroughSeq() === 0;
+    const at = empty ? now : 0;
+    this.s.setMeta.run('first_started_at', String(at));
+    return at;
   }
 
   oldestEvent(): PresenceEvent | undefined {

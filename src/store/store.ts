@@ -159,6 +159,11 @@ export interface Store {
   headSeq(): number;
   /** The highest seq removed by retention (0 if none): a cursor below it cannot be resumed. */
   prunedThroughSeq(): number;
+  /**
+   * When the daemon first started on this store (epoch ms), recorded on the first call: `now` when the store holds
+   * no event and no presence yet, 0 (long ago) for a store that already had data. Answers the recorded value after.
+   */
+  firstStartedAt(now: number): number;
   /** The oldest retained event, or undefined when the log is empty. */
   oldestEvent(): PresenceEvent | undefined;
   /** The seq of the last event recorded at or before a time (by recordedAt, then seq), or null when none is retained. */
@@ -178,7 +183,7 @@ export interface Store {
   /** Counts by kind and platform since a time. */
   mismatchCounts(since: number): { kind: MismatchKind; platformID: number | null; count: number }[];
 
-  /** Events since a time, counted by type, source and platform (webhook health, charts). */
+  /** Events since a time, counted by type, source and platform (webhook health); `initial_sync` corrections left out. */
   eventCounts(since: number): { type: EventType; source: 'webhook' | 'poll'; platformID: number; count: number }[];
   /** Receipts since a time, counted by command and platform. */
   receiptCounts(since: number): { command: string; platformID: number; count: number }[];

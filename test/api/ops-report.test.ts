@@ -57,7 +57,7 @@ describe('GET /v1/report', () => {
     expect(r.status).toBe(200);
     const m = r.body.mismatches;
     expect(m.total).toBe(15);
-    expect(m.byKind).toEqual({ missed_online: 1, missed_offline: 3, late_webhook: 10, transient: 0, suspect_poll: 1 });
+    expect(m.byKind).toEqual({ missed_online: 1, missed_offline: 3, late_webhook: 10, transient: 0, suspect_poll: 1, initial_sync: 0 });
     expect(m.byPlatform).toEqual([
       { platformID: 5, platform: 'Web', count: 10 },
       { platformID: 2, platform: 'Android', count: 3 },

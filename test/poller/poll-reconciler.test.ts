@@ -4,7 +4,7 @@ import { EventBus } from '../../src/engine/event-bus.js';
 import { PresenceEngine } from '../../src/engine/presence-engine.js';
 import type { OnlineStatusResult, OpenImApi, UserOnlineStatus } from '../../src/openim/types.js';
 import { PollReconciler } from '../../src/poller/poll-reconciler.js';
-import type { PollReconcilerOptions } from '../../src/poller/poll-reconciler.js';
+import type { PollReconcilerOptions, ScheduleFn } from '../../src/poller/poll-reconciler.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 
 /** A scripted live view: the narrow OpenImApi interface answered from a map, as OpenIM's live API would. */
@@ -45,7 +45,7 @@ const OPTS: PollReconcilerOptions = {
   graceMs: 10_000,
   lateWindowMs: 300_000,
   ambiguousHoldMs: 60_000,
-  confirmDelayMs: 3_600_000, // confirmations are driven by hand below
+  confirmDelayMs: 5000,
   massGuardShare: 0.2,
   massGuardMinUsers: 5,
   massGuardHoldMs: 60_000,
@@ -59,10 +59,17 @@ describe('the poll reconciler', () => {
   let live: ScriptedLiveView;
   let rec: PollReconciler;
   const clock = (): number => now;
+  /** Confirm polls the reconciler scheduled; the tests below run confirm polls by hand instead. */
+  let scheduled: { at: number; delayMs: number }[] = [];
+  const schedule: ScheduleFn = (_fn, delayMs) => {
+    scheduled.push({ at: now, delayMs });
+    return () => undefined;
+  };
   const setup = (opts: Partial<PollReconcilerOptions> = {}): void => {
     const o = { ...OPTS, ...opts };
+    scheduled = [];
     engine = new PresenceEngine(store, new EventBus(), { ...o }, pino({ level: 'silent' }), clock);
-    rec = new PollReconciler(engine, store, live, new EventBus(), pino({ level: 'silent' }), o, clock);
+    rec = new PollReconciler(engine, store, live, new EventBus(), pino({ level: 'silent' }), o, clock, schedule);
   };
   const webhook = (kind: 'online' | 'offline', userID: string, platformID: number): void => {
     const callbackCommand = kind === 'online' ? 'callbackAfterUserOnlineCommand' : 'callbackAfterUserOfflineCommand';
@@ -175,11 +182,13 @@ describe('the poll reconciler', () => {
 
   describe('when many believed-online users read offline at once', () => {
     const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
-    beforeEach(() => {
+    beforeEach(async () => {
       for (const u of users) {
         webhook('online', u, 5);
         live.online.set(u, [5]);
       }
+      // A poll verifies them: only poll-verified users count as believed online.
+      await rec.pollCycle(users, 0);
       now += 60_000;
     });
 
@@ -217,11 +226,13 @@ describe('the poll reconciler', () => {
 
   describe('when a cycle is polled a page at a time', () => {
     const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
-    beforeEach(() => {
+    beforeEach(async () => {
       for (const u of users) {
         webhook('online', u, 5);
         live.online.set(u, [5]);
       }
+      await rec.pollCycle(users, 0);
+      live.calls = 0;
       now += 60_000;
     });
 
@@ -310,6 +321,154 @@ describe('the poll reconciler', () => {
       expect(stats).toMatchObject({ usersPolled: 6001, disagreements: 0 });
       expect(users.every((u) => engine.platformIDsOf(u).includes(2) && engine.key(u, 2)?.lastVerifiedAt === now)).toBe(true);
       expect(engine.platformIDsOf('never-seen')).toEqual([]);
+    });
+  });
+
+  describe('when a confirm poll lands before a younger disagreement is due', () => {
+    it('decides only the disagreements at least the confirm delay old and leaves the younger one open', async () => {
+      live.online.set('u1', [5]);
+      await rec.pollCycle(['u1'], 1);
+      const firstSeen = now;
+      now += 4000;
+      // A newer cycle sees a second platform of the same user, whose webhook is still on its way.
+      live.online.set('u1', [5, 2]);
+      await rec.pollCycle(['u1'], 2);
+      now += 1000;
+      const stats = await rec.confirm(['u1']);
+      expect(stats.corrections).toBe(1);
+      expect(events().map((e) => [e.platformID, e.occurredBefore])).toEqual([[5, firstSeen]]);
+      expect(rec.openDisagreements()).toBe(1);
+      // The webhook arrives; the younger disagreement's own confirm finds a race, not a loss.
+      webhook('online', 'u1', 2);
+      now += 4000;
+      expect((await rec.confirm(['u1'])).corrections).toBe(0);
+      expect(events().filter((e) => e.source === 'poll')).toHaveLength(1);
+      expect(rec.openDisagreements()).toBe(0);
+    });
+
+    it('decides nothing when it runs early, and is confirmed once it is due', async () => {
+      live.online.set('u1', [5]);
+      await rec.pollCycle(['u1'], 1);
+      expect(scheduled).toEqual([{ at: now, delayMs: 5000 }]);
+      now += 3000;
+      expect((await rec.confirm(['u1'])).corrections).toBe(0);
+      expect(rec.openDisagreements()).toBe(1);
+      // The cycle's own confirm (due at +5 s) still covers it: nothing more is scheduled.
+      expect(scheduled).toHaveLength(1);
+      now += 2000;
+      expect((await rec.confirm(['u1'])).corrections).toBe(1);
+    });
+
+    it('schedules the rest of the delay when its own confirm fires early', async () => {
+      live.online.set('u1', [5]);
+      await rec.pollCycle(['u1'], 1);
+      const due = now + 5000;
+      now += 4990;
+      expect((await rec.confirm(['u1'], due)).corrections).toBe(0);
+      expect(scheduled.at(-1)).toEqual({ at: now, delayMs: 10 });
+      expect(rec.openDisagreements()).toBe(1);
+    });
+  });
+
+  describe('when a slow gateway makes verified users read offline', () => {
+    const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
+    beforeEach(async () => {
+      for (const u of users) {
+        webhook('online', u, 5);
+        live.online.set(u, [5]);
+      }
+      await rec.pollCycle(users, 0);
+      now += 60_000;
+    });
+
+    it('counts users with a recent online webhook on another platform as suspects', async () => {
+      for (const u of users.slice(0, 10)) webhook('online', u, 2);
+      now += 1000;
+      for (const u of users.slice(0, 10)) live.online.delete(u);
+      const stats = await rec.pollCycle(users, 1);
+      expect(rec.guard).toMatchObject({ readOffline: 10, believedOnline: 20 });
+      expect(stats.guarded).toBe(10);
+      expect(rec.openDisagreements()).toBe(0);
+    });
+
+    it('does not count users explained by a held offline webhook', async () => {
+      for (const u of users.slice(0, 10)) {
+        webhook('offline', u, 5);
+        live.online.delete(u);
+      }
+      await rec.pollCycle(users, 1);
+      expect(rec.guard).toBeNull();
+    });
+
+    it('holds the whole-user offline a confirm poll would correct while the guard holds', async () => {
+      // A user who came online by webhook during the stall: never verified, so judged on its own.
+      webhook('online', 'late-joiner', 5);
+      for (const u of users.slice(0, 10)) live.online.delete(u);
+      await rec.pollCycle([...users, 'late-joiner'], 1);
+      expect(rec.guard).not.toBeNull();
+      now += 11_000; // past the grace window of the late joiner's webhook, inside the hold
+      await rec.pollCycle([...users, 'late-joiner'], 2);
+      expect(rec.openDisagreements()).toBe(1);
+      now += 5000;
+      const stats = await rec.confirm(['late-joiner']);
+      expect(stats).toMatchObject({ corrections: 0, guarded: 1 });
+      expect(rec.openDisagreements()).toBe(1);
+      // The gateway answers again: the next cycle agrees and nothing was ever corrected.
+      for (const u of users) live.online.set(u, [5]);
+      live.online.set('late-joiner', [5]);
+      now += 2000;
+      await rec.pollCycle([...users, 'late-joiner'], 3);
+      expect(rec.guard).toBeNull();
+      expect(rec.openDisagreements()).toBe(0);
+      expect(events().filter((e) => e.source === 'poll')).toEqual([]);
+    });
+  });
+
+  describe('when users are online only by webhook', () => {
+    it('does not let them raise the mass-disagreement guard', async () => {
+      const users = Array.from({ length: 20 }, (_, i) => `fake${i}`);
+      for (const u of users) webhook('online', u, 5);
+      now += 20_000;
+      const stats = await rec.pollCycle(users, 1);
+      expect(rec.guard).toBeNull();
+      expect(stats).toMatchObject({ guarded: 0, disagreements: 20 });
+    });
+  });
+
+  describe('during the first-start warm-up', () => {
+    it('records users already online as initial_sync, and later ones as missed_online', async () => {
+      await rec.close();
+      setup({ initialSyncUntil: now + 60_000 });
+      live.online.set('u1', [5, 2]);
+      await rec.pollCycle(['u1'], 1);
+      now += 5000;
+      await rec.confirm(['u1']);
+      expect(events().map((e) => e.source)).toEqual(['poll', 'poll']);
+      expect(store.listMismatches({ limit: 10 }).map((m) => m.kind)).toEqual(['initial_sync', 'initial_sync']);
+      // Webhook health does not count them as corrections.
+      expect(store.eventCounts(0)).toEqual([]);
+      // Its first renewal webhook is not a late webhook: nothing was missed.
+      now += 10_000;
+      webhook('online', 'u1', 5);
+      expect(store.listMismatches({ limit: 10 }).map((m) => m.kind)).toEqual(['initial_sync', 'initial_sync']);
+      now += 60_000;
+      live.online.set('u2', [5]);
+      await rec.pollCycle(['u2'], 2);
+      now += 5000;
+      await rec.confirm(['u2']);
+      expect(store.listMismatches({ limit: 10 })[0]).toMatchObject({ kind: 'missed_online', userID: 'u2' });
+    });
+
+    it('records a user read offline first and online later as missed_online', async () => {
+      await rec.close();
+      setup({ initialSyncUntil: now + 60_000 });
+      await rec.pollCycle(['u3'], 1);
+      now += 2000;
+      live.online.set('u3', [5]);
+      await rec.pollCycle(['u3'], 2);
+      now += 5000;
+      await rec.confirm(['u3']);
+      expect(store.listMismatches({ limit: 10 }).map((m) => m.kind)).toEqual(['missed_online']);
     });
   });
 

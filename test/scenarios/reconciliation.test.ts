@@ -134,6 +134,8 @@ describe('reconciling webhooks with the live status API', () => {
       for (let i = 1; i <= 40; i++) p.sim.connect(`u${i}`, 2, i % 2);
       await p.sim.quiesce({ timeoutMs: 10_000 });
       await eventually(() => daemonOnlineKeys(p.daemon).size === 40, 5000);
+      // Only users a poll has verified count as believed online for the guard.
+      await eventually(() => Array.from({ length: 40 }, (_, i) => p.daemon.engine.key(`u${i + 1}`, 2)).every((k) => k?.lastVerifiedAt != null), 5000);
       p.sim.setGatewaySlow(0, true);
       await new Promise((r) => setTimeout(r, 2500));
       const poll = p.daemon.health.health().poll;
@@ -173,6 +175,9 @@ describe('reconciling webhooks with the live status API', () => {
       pair = await startSimPair({ ...CHURN, delayMs: 30_000 });
       const p = pair;
       p.sim.pauseWorkload();
+      // Users who connect before any poll saw them offline may have been online before the daemon first started.
+      await eventually(() => (p.daemon.poller?.status().trackedUsers ?? 0) > 150 && p.daemon.poller?.status().lastSuccessAt != null, 5000);
+      await new Promise((r) => setTimeout(r, 1100));
       for (let i = 1; i <= 5; i++) p.sim.connect(`u${i}`, 1);
       await p.sim.quiesce({ timeoutMs: 15_000 });
       await new Promise((r) => setTimeout(r, 500));
