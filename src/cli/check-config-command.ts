@@ -4,6 +4,7 @@ import { ConfigError, isOprError } from '../errors.js';
 import type { ConfigIssue } from '../errors.js';
 import { formatConfigIssue, loadConfig, requireSecrets } from '../config/load-config.js';
 import { redactConfig } from '../config/redact.js';
+import { blockedPortWarnings } from '../config/bad-ports.js';
 
 /** Exit code when the configuration has problems. */
 export const EXIT_CONFIG_INVALID = 2;
@@ -17,7 +18,8 @@ interface CheckConfigOptions {
 /**
  * `check-config [--config F] [--json]`: loads the configuration exactly as `run` does and prints the effective
  * configuration with every secret redacted (exit 0), or every problem, one per line `path: message (got: value)`,
- * on stderr (exit 2). Missing secrets the daemon needs to start count as problems. With `--json` both outcomes go to
+ * on stderr (exit 2). Missing secrets the daemon needs to start are warnings (problems with `--strict`), and so are
+ * ports on the Fetch standard's blocked list (browsers and the CLI cannot reach them). With `--json` both outcomes go to
  * stdout as one JSON document: `{"ok":true,"config":{…}}` or `{"ok":false,"code":"…","issues":[…]}`.
  */
 export function registerCheckConfigCommand(program: Command): void {
@@ -46,7 +48,8 @@ function checkConfig(options: CheckConfigOptions): number {
     if (missing.length === 0 || options.strict !== true) {
       // Missing secrets do not make the file invalid (they usually come from the environment at run time): warn.
       const redacted = redactConfig(config);
-      const warnings = missing.map(formatConfigIssue);
+      // Ports that browsers and fetch refuse are warnings too: the daemon runs there, but nobody can open or query it.
+      const warnings = [...missing, ...blockedPortWarnings(config)].map(formatConfigIssue);
       if (json) process.stdout.write(`${JSON.stringify({ ok: true, config: redacted, warnings }, null, 2)}\n`);
       else {
         process.stdout.write(stringify(redacted));

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import closeWithGrace from 'close-with-grace';
+import { badPortReason, isFetchBadPort } from '../config/bad-ports.js';
 import { configSchema } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
 import { startDaemon } from '../daemon/daemon.js';
@@ -23,12 +24,22 @@ interface DemoOptions {
   verbose: boolean;
 }
 
+/** The configuration's default api.port (outside the Fetch standard's blocked ports, so browsers open it). */
+export const DEFAULT_API_PORT: number = configSchema.parse({}).api.port;
+
 function integer(min: number, max: number) {
   return (v: string): number => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}.`);
     return n;
   };
+}
+
+/** A port for the dashboard: 0 (a free one) or one that browsers and fetch accept. */
+function dashboardPort(v: string): number {
+  const n = integer(0, 65535)(v);
+  if (isFetchBadPort(n)) throw new InvalidArgumentError(`${badPortReason(n)}; pick another (the default is ${DEFAULT_API_PORT}).`);
+  return n;
 }
 
 function probability(v: string): number {
@@ -45,7 +56,7 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('Run the daemon against the built-in OpenIM simulator and open the dashboard (what `npm start` runs)')
-    .addOption(new Option('--port <p>', 'port of the dashboard and /v1 API on 127.0.0.1').argParser(integer(0, 65535)).default(10080))
+    .addOption(new Option('--port <p>', 'port of the dashboard and /v1 API on 127.0.0.1').argParser(dashboardPort).default(DEFAULT_API_PORT))
     .addOption(new Option('--users <n>', 'simulated users').argParser(integer(10, 1_000_000)).default(1000))
     .addOption(new Option('--loss <p>', 'share of webhooks the simulator loses').argParser(probability).default(0.2))
     .addOption(new Option('--episode-after <s>', 'seconds before the scripted gateway crash (v3.8.1 mode follows after as long again)').argParser(integer(10, 86_400)).default(120))

@@ -7,7 +7,9 @@
  * `url:` line of the webhooks.yml block, because OpenIM needs it there.
  */
 import type { Command } from 'commander';
+import { badPortOfUrl, badPortReason, isFetchBadPort } from '../config/bad-ports.js';
 import { formatConfigIssue, loadConfig } from '../config/load-config.js';
+import { configSchema } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, isOprError } from '../errors.js';
 import type { OpenImClientOptions } from '../openim/openim-client.js';
@@ -188,6 +190,16 @@ async function listenerChecks(config: Config, deps: DoctorDeps): Promise<DoctorC
     checks.push({ name, status: 'fail', detail: problem ?? 'no URL', fix: 'set webhook.publicUrl to the URL at which OpenIM reaches this listener, or a fixed webhook.port' });
     return checks;
   }
+  const blocked = badPortOfUrl(base);
+  if (blocked !== undefined) {
+    checks.push({
+      name,
+      status: 'warn',
+      detail: `not checked: ${badPortReason(blocked)}. OpenIM itself can still post there`,
+      fix: `move ${config.webhook.publicUrl === undefined ? 'webhook.port' : 'webhook.publicUrl (and the listener behind it)'} to another port so that doctor and curl-like tools can check it`,
+    });
+    return checks;
+  }
   const shown = `${base}/${PATH_SECRET_PLACEHOLDER}/_doctor`;
   let status: number;
   try {
@@ -249,6 +261,19 @@ function publicUrlChecks(config: Config): DoctorCheck[] {
   ];
 }
 
+/** An API port that browsers and fetch refuse: the daemon runs, but its dashboard and the CLI cannot reach it. */
+function apiPortChecks(config: Config): DoctorCheck[] {
+  if (!isFetchBadPort(config.api.port)) return [];
+  return [
+    {
+      name: `API port ${config.api.port} opens in a browser`,
+      status: 'warn',
+      detail: `${badPortReason(config.api.port)}: the dashboard does not open and report, user, mismatches, tail and subscribers fail`,
+      fix: `set api.port to a port outside that list (the default is ${configSchema.parse({}).api.port})`,
+    },
+  ];
+}
+
 /** The lines to paste into OpenIM's config/webhooks.yml. */
 export function webhooksYml(url: string): string {
   return [
@@ -266,7 +291,7 @@ export function webhooksYml(url: string): string {
 const MARK: Record<CheckStatus, string> = { ok: '[ ok ]', warn: '[warn]', fail: '[FAIL]', skip: '[skip]' };
 
 export async function runDoctor(config: Config, deps: DoctorDeps = {}): Promise<DoctorReport> {
-  const checks = [...(await openImChecks(config, deps)), ...(await listenerChecks(config, deps)), ...publicUrlChecks(config)];
+  const checks = [...(await openImChecks(config, deps)), ...(await listenerChecks(config, deps)), ...publicUrlChecks(config), ...apiPortChecks(config)];
   const ok = checks.every((c) => c.status !== 'fail');
   const lines: string[] = ['openim-presence doctor', ''];
   for (const c of checks) {

@@ -4,7 +4,9 @@
  */
 import type { Command } from 'commander';
 import { parseTimeSpec, TIME_SPEC_HELP } from '../api/time-params.js';
+import { badPortOfUrl, badPortReason } from '../config/bad-ports.js';
 import { formatConfigIssue, loadConfig } from '../config/load-config.js';
+import { configSchema } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, isOprError } from '../errors.js';
 
@@ -12,6 +14,9 @@ import { ConfigError, isOprError } from '../errors.js';
 export const EXIT_FAILED = 1;
 /** Bad arguments or an unreadable configuration. */
 export const EXIT_USAGE = 2;
+
+/** The default api.port, suggested when a configured one is blocked. */
+const DEFAULT_PORT_HINT: number = configSchema.parse({}).api.port;
 
 /** A failure the user can act on: printed as one line on stderr, then the process exits with `exitCode`. */
 export class CliError extends Error {
@@ -108,7 +113,7 @@ export function resolveTarget(opts: TargetOptions): Target {
     try {
       u = new URL(opts.url);
     } catch {
-      throw usageError(`--url must be an http:// or https:// URL such as http://127.0.0.1:10080, got ${JSON.stringify(opts.url).slice(0, 80)}`);
+      throw usageError(`--url must be an http:// or https:// URL such as http://127.0.0.1:10088, got ${JSON.stringify(opts.url).slice(0, 80)}`);
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usageError(`--url must be an http:// or https:// URL, got ${u.protocol}`);
     if (u.username !== '' || u.password !== '') throw usageError('--url must not contain credentials; pass the API token with --token');
@@ -118,6 +123,8 @@ export function resolveTarget(opts: TargetOptions): Target {
     if (c.api.port === 0) throw usageError('api.port is 0 (a random port) in the configuration: pass the daemon address with --url');
     baseUrl = urlForListenAddress(c.api.host, c.api.port);
   }
+  const blocked = badPortOfUrl(baseUrl);
+  if (blocked !== undefined) throw blockedPortError(baseUrl, blocked, opts.url !== undefined ? '--url' : 'api.port');
   let token = opts.token;
   if (token === undefined) {
     if (opts.url === undefined || opts.config !== undefined) token = cfg().api.tokens[0];
@@ -134,11 +141,23 @@ export function resolveTarget(opts: TargetOptions): Target {
   return { baseUrl, token };
 }
 
+/**
+ * The daemon's API is on a port that fetch (and every browser) refuses: said plainly instead of "cannot reach", since
+ * no daemon could ever be reached there. Exit 2, like any other setting that has to change.
+ */
+export function blockedPortError(baseUrl: string, port: number, source: '--url' | 'api.port'): CliError {
+  return usageError(
+    `cannot use the daemon's API at ${baseUrl}: ${badPortReason(port)}. ` +
+      `Run the daemon with another api.port (the default is ${DEFAULT_PORT_HINT}) and ${source === '--url' ? 'pass that address with --url' : 'set the same api.port here'}`,
+  );
+}
+
 /** Why a fetch failed, in a few words (`ECONNREFUSED`, `no answer in time`). */
 export function networkReason(err: unknown): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'no answer in time';
   const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
   if (typeof cause?.code === 'string') return cause.code;
+  if (cause?.message === 'bad port') return "the port is on the Fetch standard's list of blocked ports, which fetch refuses";
   if (typeof cause?.message === 'string') return cause.message;
   return err instanceof Error ? err.message : String(err);
 }

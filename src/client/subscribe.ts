@@ -5,7 +5,7 @@
  * ```ts
  * import { subscribe } from 'openim-presence-reconciler/client';
  * const sub = subscribe({
- *   url: 'http://127.0.0.1:10080',
+ *   url: 'http://127.0.0.1:10088',
  *   token: process.env.OPR_TOKEN,
  *   after: savedSeq,                       // omit to start at the head (new events only)
  *   onEvent: (e) => { apply(e); savedSeq = e.seq; },
@@ -32,7 +32,7 @@ export interface Heartbeat {
 }
 
 export interface SubscribeOptions {
-  /** The daemon's API base URL (`http://127.0.0.1:10080`), or the full `…/v1/events` URL. */
+  /** The daemon's API base URL (`http://127.0.0.1:10088`), or the full `…/v1/events` URL. */
   url: string;
   /** Bearer token (api.tokens), sent in the Authorization header. */
   token?: string;

@@ -73,7 +73,7 @@ const webhookSchema = z
 const apiSchema = z
   .strictObject({
     host: host.default('127.0.0.1'),
-    port: port.default(10080).describe('Port of the /v1 API, dashboard, /metrics, /healthz and /readyz.'),
+    port: port.default(10088).describe('Port of the /v1 API, dashboard, /metrics, /healthz and /readyz. Browsers and the CLI refuse the Fetch standard\'s blocked ports (10080 among them).'),
     tokens: z.array(str().min(16, 'API tokens must be at least 16 characters')).default([]).describe('Bearer tokens accepted by /v1 and the dashboard. Secret.'),
     tokensFile: str().optional().describe('Path of a file with one API token per line.'),
     requireAuth: z.enum(['auto', 'always', 'never']).default('auto').describe('auto: tokens required unless api.host is loopback.'),

@@ -169,6 +169,23 @@ describe('openim-presence doctor', () => {
       expect(r.text).toContain(`url: ${webhookBase}/<webhook.pathSecret>`);
     });
 
+    it('warns, without trying, when the listener or the API is on a port browsers and fetch refuse', async () => {
+      const r = await runDoctor(
+        configSchema.parse({
+          openim: { apiUrl: sim.apiUrl, secret: sim.secret, adminUserID: sim.adminUserID, timeoutMs: 2000, retries: 0 },
+          webhook: { pathSecret: TEST_PATH_SECRET, publicUrl: 'http://127.0.0.1:6000' },
+          api: { port: 10080 },
+        }),
+      );
+      const listener = check(r.checks, 'webhook listener answers at http://127.0.0.1:6000/');
+      expect(listener.status).toBe('warn');
+      expect(listener.detail).toContain("not checked: port 6000 is on the Fetch standard's list of blocked ports");
+      const api = check(r.checks, 'API port 10080 opens in a browser');
+      expect(api.status).toBe('warn');
+      expect(api.fix).toContain('the default is 10088');
+      expect(r.text).toContain('[warn] API port 10080 opens in a browser: port 10080 is on the Fetch standard');
+    });
+
     it('warns when webhook.publicUrl is not set and the listener is on loopback', async () => {
       const port = Number(new URL(webhookBase).port);
       const r = await runDoctor(config({ webhook: { publicUrl: undefined, host: '127.0.0.1', port } }));

@@ -112,6 +112,28 @@ describe('openim-presence report', () => {
     expect(r.stderr).toBe(`error: cannot reach the daemon at http://127.0.0.1:${port} (ECONNREFUSED): is \`openim-presence run\` running there? Pass its API address with --url or --config\n`);
   });
 
+  describe('when the daemon address is on a port browsers and fetch refuse', () => {
+    it('exits 2 naming the port and the reason given with --url, instead of saying the daemon is not running', async () => {
+      const r = await runCli(['report', '--url', 'http://127.0.0.1:10080']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        "error: cannot use the daemon's API at http://127.0.0.1:10080: port 10080 is on the Fetch standard's list of blocked ports: " +
+          "browsers (net::ERR_UNSAFE_PORT) and Node's fetch refuse to connect to it. Run the daemon with another api.port (the default is 10088) and pass that address with --url\n",
+      );
+      expect(r.stdout).toBe('');
+    });
+
+    it('says the same when api.port in the configuration is blocked', async () => {
+      const file = join(d.dir, 'blocked-port.yaml');
+      writeFileSync(file, `api:\n  port: 6667\n  tokens: [${API_TOKEN}]\n`);
+      const r = await runCli(['report', '--config', file]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('port 6667 is on the Fetch standard');
+      expect(r.stderr).toContain('set the same api.port here');
+      expect(r.stderr).not.toContain('cannot reach');
+    });
+  });
+
   it('exits 1 with one line when the daemon refuses the token (401), sending it but never printing it', async () => {
     let seenAuth: string | undefined;
     const server = http.createServer((req, res) => {

@@ -109,6 +109,21 @@ describe('openim-presence check-config', () => {
       ).toEqual(['openim.secret', 'webhook.pathSecret']);
     });
 
+    it('warns, naming the key and the port, when a port is one browsers and fetch refuse', () => {
+      const result = checkConfig(
+        ['--json'],
+        cleanEnv({ OPR_OPENIM__SECRET: OPENIM_SECRET, OPR_WEBHOOK__PATH_SECRET: PATH_SECRET, OPR_API__PORT: '10080' }),
+      );
+      expect(result.status).toBe(0);
+      const printed = JSON.parse(result.stdout) as { ok: boolean; warnings: string[] };
+      expect(printed.ok).toBe(true);
+      expect(printed.warnings).toHaveLength(1);
+      expect(printed.warnings[0]).toMatch(/^api\.port: port 10080 is on the Fetch standard's list of blocked ports.*the dashboard cannot be opened.*\(got: 10080\)$/);
+      const plain = checkConfig([], cleanEnv({ OPR_OPENIM__SECRET: OPENIM_SECRET, OPR_WEBHOOK__PATH_SECRET: PATH_SECRET }));
+      expect(plain.status).toBe(0);
+      expect(plain.stderr).toBe('');
+    });
+
     it('exits 2 with a JSON list of issues with --json', () => {
       const result = checkConfig(
         ['--json'],

@@ -53,7 +53,7 @@ describe('loadConfig', () => {
       expect(config.openim.concurrency).toBe(8);
       expect(config.openim.timeoutMs).toBe(5000);
       expect(config.poll.users).toEqual(['alice', 'bob']);
-      expect(config.api.port).toBe(10080);
+      expect(config.api.port).toBe(10088);
     });
 
     it('treats a section whose keys are all commented out as empty', () => {
