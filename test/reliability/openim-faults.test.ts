@@ -344,11 +344,17 @@ describe('when OpenIM misbehaves', () => {
         if ((truth.get(e.userID) === e.platformID) !== (e.type === 'presence.online')) wrong.push(e);
       }
     });
-    /** Advances the fake clock second by second, letting I/O callbacks (setImmediate) run in between. */
+    /**
+     * Advances the fake clock second by second, letting I/O callbacks (setImmediate) run in between, and waits each
+     * second until every commit is on disk. Events are published only after a background fsync of the WAL (real I/O
+     * on libuv's thread pool): on a busy machine one fsync can outlast hundreds of fake seconds of setImmediate turns,
+     * and events decided before the outage were then published, and counted, minutes into it.
+     */
     const advance = async (ms: number): Promise<void> => {
       for (let t = 0; t < ms; t += 1000) {
         await vi.advanceTimersByTimeAsync(1000);
         for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+        await d.store.durable();
       }
     };
     const online = (): string[] => [...daemonOnlineKeys(d)].sort();
