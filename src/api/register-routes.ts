@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiContext } from './api-context.js';
 import { registerAuth } from './auth.js';
 import { registerEventRoutes } from './events-routes.js';
+import { healthToJson } from './health-json.js';
 import { registerMetricsRoute } from './metrics-route.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerPresenceRoutes } from './presence-routes.js';
@@ -27,7 +28,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const r = ctx.health.ready();
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
   });
-  app.get('/v1/health', () => ctx.health.health());
+  app.get('/v1/health', () => healthToJson(ctx.health.health()));
   registerOpsRoutes(app, ctx);
   registerMetricsRoute(app, ctx);
   registerStatsRoutes(app, ctx);
