@@ -94,9 +94,11 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     settleMs: config.reconcile.settleMs,
     graceMs: config.reconcile.graceMs,
     lateWindowMs: config.reconcile.lateWindowMs,
-    // An ambiguous online+offline pair waits for the next poll cycle to decide (without polling: stays online).
+    // An ambiguous online+offline pair waits for a poll cycle sent after it to decide (without polling: stays
+    // online). The hold outlasts a skipped cycle (a cycle longer than the interval) and a slow answer, so a pair is
+    // decided by the live view, not by the clock, whenever polling works.
     ambiguousHoldMs: config.poll.enabled
-      ? Math.max(config.reconcile.settleMs, 2 * config.poll.intervalSeconds * 1000 + config.reconcile.confirmDelayMs)
+      ? Math.max(config.reconcile.settleMs, 3 * config.poll.intervalSeconds * 1000 + config.reconcile.confirmDelayMs + 2 * config.openim.timeoutMs)
       : 0,
   };
   const store = new SqliteStore({

@@ -70,6 +70,12 @@ interface PendingDisagreement {
   evidence: EvidenceItem[];
   /** Seen during the first-start warm-up for a user with no key at all: online since before the daemon started. */
   initialSync: boolean;
+  /**
+   * First seen as a whole-user offline by a cycle that ended with the mass-disagreement guard holding: that read is
+   * suspect (a slow gateway reads its users offline), so it never leads to a correction. A confirm poll drops it; a
+   * later cycle that sees the disagreement again opens a fresh one.
+   */
+  suspectRead: boolean;
 }
 
 /** A status read by one page of a cycle, with the time that page's request was sent. */
@@ -90,6 +96,8 @@ interface Sweep {
   suspects: TimedStatus[];
   confirmUsers: Set<string>;
   ambiguous: { userID: string; platformID: number }[];
+  /** Disagreements this cycle opened for users read wholly offline: suspect reads if the guard holds at its end. */
+  openedWholeOffline: PendingDisagreement[];
 }
 
 /** What judging one page decided, applied to the engine in one step per kind. */
@@ -106,7 +114,7 @@ function emptyStats(): CycleStats {
 }
 
 function startSweep(startedAt: number, runID: number): Sweep {
-  return { startedAt, runID, stats: emptyStats(), believedOnline: 0, suspects: [], confirmUsers: new Set(), ambiguous: [] };
+  return { startedAt, runID, stats: emptyStats(), believedOnline: 0, suspects: [], confirmUsers: new Set(), ambiguous: [], openedWholeOffline: [] };
 }
 
 function emptyDecisions(): PageDecisions {
@@ -309,6 +317,7 @@ export class PollReconciler {
     );
     if (hold) {
       sweep.stats.guarded += suspects.length;
+      for (const pending of sweep.openedWholeOffline) pending.suspectRead = true;
       return;
     }
     for (let i = 0; i < suspects.length; i += JUDGE_CHUNK) {
@@ -387,9 +396,11 @@ export class PollReconciler {
         const id = keyOf(s.userID, platformID);
         if (this.shadowNoted.get(id) === v.observedOnline) break;
         stats.disagreements++;
-        // An older disagreement of the same key keeps its first observation: the confirm delay counts from there.
-        if (!this.open.has(id)) {
-          this.open.set(id, {
+        // An older disagreement of the same key keeps its first observation: the confirm delay counts from there,
+        // unless that observation was a suspect read.
+        const older = this.open.get(id);
+        if (older === undefined || older.suspectRead) {
+          const pending: PendingDisagreement = {
             userID: s.userID,
             platformID,
             disagreement: { observedOnline: v.observedOnline, firstSeenAt: pollAt, lastAgreeAt: v.lastAgreeAt },
@@ -402,7 +413,10 @@ export class PollReconciler {
               },
             ],
             initialSync: initialSync && v.observedOnline,
-          });
+            suspectRead: false,
+          };
+          this.open.set(id, pending);
+          if (!s.online) sweep.openedWholeOffline.push(pending);
           decisions.observations.push({ userID: s.userID, at: pollAt, runID, platforms: platformsRecord(s), purpose: 'disagreement' });
         }
         sweep.confirmUsers.add(s.userID);
@@ -569,6 +583,11 @@ export class PollReconciler {
         // Rule 6 binds confirm polls too: while the guard holds, a user read wholly offline waits like the rest.
         if (v.verdict === 'correct' && !v.toOnline && !s.online && guardHolds) {
           stats.guarded++;
+          continue;
+        }
+        // First seen by a read the guard suspected: it proves nothing, whatever the confirm reads; cycles look again.
+        if (pending.suspectRead) {
+          this.open.delete(id);
           continue;
         }
         this.open.delete(id);
