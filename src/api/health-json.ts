@@ -27,15 +27,35 @@ export function withIsoTimes<T extends object>(obj: T): WithIsoTimes<T> {
   return out as WithIsoTimes<T>;
 }
 
+/** Who is polled, each figure meaning one thing. */
+export interface PolledUsers {
+  /** Users the daemon knows of: poll.users, users seen in webhooks, users discovery listed. */
+  trackedUsers: number;
+  /** Of those, users in poll.excludeUsers (admins, robots): tracked, never polled. */
+  excludedUsers: number;
+  /** Users the poller covers in rotation: trackedUsers − excludedUsers. */
+  polledUsers: number;
+}
+
 type PollJson<P> = P extends { enabled: true; guard: infer G }
-  ? Omit<WithIsoTimes<P>, 'guard'> & { guard: G extends object ? WithIsoTimes<G> : null }
+  ? Omit<WithIsoTimes<P>, 'guard'> & { guard: G extends object ? WithIsoTimes<G> : null } & PolledUsers
   : P;
 
 export type HealthJson = Omit<DaemonHealth, 'poll'> & { poll: PollJson<DaemonHealth['poll']> };
 
-export function healthToJson(h: DaemonHealth): HealthJson {
+/**
+ * The health answer with ISO-8601 times; `excludedUsers` is how many tracked users poll.excludeUsers keeps out of
+ * polling (the poller's `trackedUsers` counts them: a 1 000-user OpenIM with its admin user tracks 1 001).
+ */
+export function healthToJson(h: DaemonHealth, excludedUsers = 0): HealthJson {
   if (!h.poll.enabled) return h as HealthJson;
   const { guard, ...status } = h.poll;
-  const poll = { ...withIsoTimes(status), guard: guard === null ? null : withIsoTimes(guard) };
+  const excluded = Math.min(excludedUsers, status.trackedUsers);
+  const poll = {
+    ...withIsoTimes(status),
+    excludedUsers: excluded,
+    polledUsers: status.trackedUsers - excluded,
+    guard: guard === null ? null : withIsoTimes(guard),
+  };
   return { ...h, poll };
 }

@@ -33,14 +33,19 @@ export interface OpsReport {
   /** Delays of webhooks that arrived after their correction (nearest-rank percentiles). */
   lateWebhooks: { count: number; p50Ms: number | null; p90Ms: number | null; p99Ms: number | null; maxMs: number | null };
   polls: {
+    /** Every run in the period: cycles + confirms + discoveries. */
+    runs: number;
     /** Scheduled poll cycles. */
     cycles: number;
     /** Targeted re-polls confirming disagreements. */
     confirms: number;
-    /** Runs (any kind) that recorded an error. */
+    /** Discovery sweeps (get_all_users_uid). */
+    discoveries: number;
+    /** Of `runs`, those that recorded at least one error. */
     runsWithErrors: number;
-    /** Failed batches or failed runs, all kinds. */
+    /** Errors recorded (failed batches or failed runs), all kinds: one run can record several. */
     errors: number;
+    /** User polls, added up over the runs: a user polled by 10 cycles counts 10 times. */
     usersPolled: number;
     requests: number;
     disagreements: number;
@@ -108,8 +113,10 @@ export function buildReport(inputs: ReportInputs, since: number, now: number, to
       maxMs: late.length > 0 ? late[late.length - 1]! : null,
     },
     polls: {
+      runs: sum((r) => r.runs),
       cycles: cycle?.runs ?? 0,
       confirms: confirm?.runs ?? 0,
+      discoveries: runs.find((r) => r.kind === 'discovery')?.runs ?? 0,
       runsWithErrors: sum((r) => r.runsWithErrors),
       errors: sum((r) => r.errors),
       usersPolled: sum((r) => r.usersPolled),

@@ -28,7 +28,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const r = ctx.health.ready();
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
   });
-  app.get('/v1/health', () => healthToJson(ctx.health.health()));
+  app.get('/v1/health', () => healthToJson(ctx.health.health(), ctx.store.countTrackedAmong(ctx.config.poll.excludeUsers)));
   registerOpsRoutes(app, ctx);
   registerMetricsRoute(app, ctx);
   registerStatsRoutes(app, ctx);

@@ -46,7 +46,7 @@ export function reportTable(r: OpsReport): string {
   else {
     out.push(
       renderTable(
-        ['COMMAND', 'PLATFORM', 'STATE', 'BY WEBHOOK', 'BY CORRECTION', 'CORRECTED', 'RECEIPTS', 'LATE P50', 'LATE P99', 'MESSAGE'],
+        ['COMMAND', 'PLATFORM', 'STATE', 'BY WEBHOOK', 'BY CORRECTION', 'CORRECTED', 'WEBHOOKS RECEIVED', 'LATE P50', 'LATE P99', 'MESSAGE'],
         r.webhookHealth.entries.map((h) => [
           h.command,
           platformCell(h.platformID, h.platform),
@@ -71,10 +71,13 @@ export function reportTable(r: OpsReport): string {
       '\n',
   );
   const p = r.polls;
+  const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
   out.push(
-    `\nPolling: ${p.cycles} cycles, ${p.confirms} confirm polls, ${p.errors} errors in ${p.runsWithErrors} runs, ` +
-      `${p.disagreements} disagreements, ${p.corrections} corrections, ${p.usersPolled} users polled, ${p.requests} requests; ` +
-      `last cycle ${p.lastCycleAt ?? 'never'}\n`,
+    `\nPolling: ${plural(p.runs, 'run')} (${plural(p.cycles, 'cycle')}, ${plural(p.confirms, 'confirm poll')}, ${plural(p.discoveries, 'discovery sweep')}); ` +
+      `last cycle ${p.lastCycleAt ?? 'never'}\n` +
+      `  failed: ${p.runsWithErrors} of ${plural(p.runs, 'run')} recorded errors (${plural(p.errors, 'error')} in all)\n` +
+      `  found: ${plural(p.disagreements, 'disagreement')}, ${plural(p.corrections, 'correction')}\n` +
+      `  work: ${plural(p.requests, 'request')}, ${plural(p.usersPolled, 'user poll')} (a user polled by 10 runs counts 10 times)\n`,
   );
   return out.join('');
 }
@@ -97,8 +100,10 @@ export function reportCsv(r: OpsReport): string {
   rows.push(['late_webhook_ms', 'p99', '', l.p99Ms, ''], ['late_webhook_ms', 'max', '', l.maxMs, '']);
   const p = r.polls;
   const pollFigures: [string, Cell][] = [
+    ['runs', p.runs],
     ['cycles', p.cycles],
     ['confirms', p.confirms],
+    ['discoveries', p.discoveries],
     ['errors', p.errors],
     ['runs_with_errors', p.runsWithErrors],
     ['disagreements', p.disagreements],

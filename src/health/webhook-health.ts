@@ -17,7 +17,10 @@ export interface HealthCounts {
   byWebhook: number;
   /** Transitions of this kind learned by correction in the window. */
   byCorrection: number;
-  /** Webhooks received for this command and platform in the window (including heartbeats). */
+  /**
+   * Webhooks received for this command and platform in the window: transitions, renewals and duplicates alike.
+   * Every webhook transition counted in `byWebhook` has its receipt counted here (both by the webhook's time).
+   */
   receipts: number;
   /** Late-webhook delays (ms) seen in the window. */
   lateDelaysMs: number[];
@@ -44,8 +47,11 @@ export interface WebhookHealth {
   state: HealthState;
   /** Share of transitions learned by correction (0..1), null without transitions. */
   correctionShare: number | null;
+  /** Transitions (state changes) learned from a webhook in the window, counted at the webhook's time. */
   byWebhook: number;
+  /** Transitions learned by correction (a poll) in the window, counted when recorded. */
   byCorrection: number;
+  /** Webhooks received in the window, transitions, renewals and duplicates alike (always >= byWebhook). */
   receipts: number;
   lateP50Ms: number | null;
   lateP99Ms: number | null;
@@ -115,7 +121,24 @@ export function judgeHealth(c: HealthCounts, t: HealthThresholds = DEFAULT_HEALT
   if (total === 0 && c.receipts === 0 && c.verifiedOnline === 0) {
     return { ...base, state: 'unknown', message: `no ${c.command} transitions seen for ${name} yet` };
   }
+  if (share !== null && share > t.degradedShare) {
+    // Too few corrections to call it degraded, too large a share to call it healthy: say so instead of guessing.
+    return {
+      ...base,
+      state: 'unknown',
+      message:
+        `not enough transitions to judge: ${c.byCorrection} of ${total} ${name} ${c.command} transitions were learned by correction ` +
+        `(webhook health is judged from ${t.minTransitions} corrections on)`,
+    };
+  }
   const lateNote = base.lateP99Ms !== null ? `; late webhooks p99 ${Math.round(base.lateP99Ms / 1000)} s` : '';
+  if (total === 0) {
+    return {
+      ...base,
+      state: 'healthy',
+      message: `no ${c.command} transitions for ${name} in the window; ${c.receipts} ${c.command} webhook${c.receipts === 1 ? '' : 's'} received (renewals or duplicates)${lateNote}`,
+    };
+  }
   return { ...base, state: 'healthy', message: `${c.byWebhook} of ${total} ${c.command} transitions arrived by webhook${lateNote}` };
 }
 

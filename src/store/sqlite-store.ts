@@ -300,8 +300,12 @@ export class SqliteStore implements Store {
       getMismatch: d.prepare('SELECT * FROM mismatches WHERE id = ?'),
       mismatchCounts: d.prepare('SELECT kind, platform_id, count(*) AS n FROM mismatches WHERE detected_at >= ? GROUP BY kind, platform_id'),
       // Corrections that learned a user online at first start (initial_sync) say nothing about webhooks: left out.
+      // Webhook events count at the webhook's time (occurred_at, never later than its receipt), not when a held
+      // offline took effect, so a window never holds a webhook transition whose receipt it does not hold too.
+      // occurred_at <= recorded_at, so the recorded_at bound (indexed) keeps every row the second bound accepts.
       eventCounts: d.prepare(
-        `SELECT type, source, platform_id, count(*) AS n FROM events e WHERE recorded_at >= ?
+        `SELECT type, source, platform_id, count(*) AS n FROM events e WHERE recorded_at >= @since
+         AND (source <> 'webhook' OR coalesce(occurred_at, recorded_at) >= @since)
          AND NOT (source = 'poll' AND EXISTS (SELECT 1 FROM mismatches m WHERE m.id = e.mismatch_id AND m.kind = 'initial_sync'))
          GROUP BY type, source, platform_id`,
       ),
@@ -340,6 +344,7 @@ export class SqliteStore implements Store {
       trackUser: d.prepare('INSERT INTO users (user_id, source, first_seen) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING'),
       trackedAfter: d.prepare('SELECT user_id FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?').pluck(),
       countTracked: d.prepare('SELECT count(*) FROM users').pluck(),
+      countTrackedAmong: d.prepare('SELECT count(*) FROM users WHERE user_id IN (SELECT value FROM json_each(?))').pluck(),
       getSubscriber: d.prepare('SELECT * FROM subscribers WHERE name = ?'),
       putSubscriber: d.prepare(
         `INSERT INTO subscribers (name, cursor, state, attempts, next_attempt_at, last_error, updated_at) VALUES (@name, @cursor, @state, @attempts, @nextAttemptAt, @lastError, @updatedAt)
@@ -599,7 +604,7 @@ export class SqliteStore implements Store {
   }
 
   eventCounts(since: number): { type: EventType; source: 'webhook' | 'poll'; platformID: number; count: number }[] {
-    return (this.s.eventCounts.all(since) as Row[]).map((r) => ({
+    return (this.s.eventCounts.all({ since }) as Row[]).map((r) => ({
       type: str(r.type) as EventType,
       source: str(r.source) as 'webhook' | 'poll',
       platformID: num(r.platform_id),
@@ -707,6 +712,10 @@ export class SqliteStore implements Store {
 
   countTrackedUsers(): number {
     return this.s.countTracked.get() as number;
+  }
+
+  countTrackedAmong(userIDs: readonly string[]): number {
+    return userIDs.length === 0 ? 0 : (this.s.countTrackedAmong.get(JSON.stringify(userIDs)) as number);
   }
 
   getSubscriberCursor(name: string): SubscriberCursor | undefined {

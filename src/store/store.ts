@@ -183,7 +183,11 @@ export interface Store {
   /** Counts by kind and platform since a time. */
   mismatchCounts(since: number): { kind: MismatchKind; platformID: number | null; count: number }[];
 
-  /** Events since a time, counted by type, source and platform (webhook health); `initial_sync` corrections left out. */
+  /**
+   * Events since a time, counted by type, source and platform (webhook health); `initial_sync` corrections left out.
+   * Webhook events count by the webhook's time (`occurredAt`, never later than its receipt), corrections by
+   * `recordedAt`: every webhook transition counted has its receipt in `receiptCounts` of the same `since`.
+   */
   eventCounts(since: number): { type: EventType; source: 'webhook' | 'poll'; platformID: number; count: number }[];
   /** Receipts since a time, counted by command and platform. */
   receiptCounts(since: number): { command: string; platformID: number; count: number }[];
@@ -216,6 +220,8 @@ export interface Store {
   /** Tracked users after the given userID in userID order (rotation for the poller). */
   trackedUsersAfter(afterUserID: string, limit: number): string[];
   countTrackedUsers(): number;
+  /** How many of these userIDs are tracked (e.g. poll.excludeUsers that discovery found: tracked, never polled). */
+  countTrackedAmong(userIDs: readonly string[]): number;
 
   // push subscribers
   getSubscriberCursor(name: string): SubscriberCursor | undefined;

@@ -71,6 +71,8 @@ describe('times in API answers', () => {
         running: false,
         lastDiscoveryAt: '2026-11-28T09:50:00.000Z',
         trackedUsers: 1000,
+        excludedUsers: 0,
+        polledUsers: 1000,
         openDisagreements: 2,
         guard: { since: '2026-11-28T09:59:30.000Z', holdUntil: '2026-11-28T10:00:30.000Z', mismatchID: 12, readOffline: 31, believedOnline: 90 },
       });
@@ -82,6 +84,11 @@ describe('times in API answers', () => {
       const json = healthToJson({ ...base, poll: { ...base.poll, backoffUntil: Date.parse('2026-11-28T10:01:00.000Z'), guard: null } });
       expect(json.poll.enabled && json.poll.backoffUntil).toBe('2026-11-28T10:01:00.000Z');
       expect(json.poll.enabled && json.poll.guard).toBeNull();
+    });
+
+    it('says how many tracked users are polled: poll.excludeUsers that discovery listed are tracked, never polled', () => {
+      const json = healthToJson(base, 1);
+      expect(json.poll.enabled && [json.poll.trackedUsers, json.poll.excludedUsers, json.poll.polledUsers]).toEqual([1000, 1, 999]);
     });
 
     it('passes a health without polling through unchanged', () => {
@@ -133,6 +140,11 @@ describe('times in API answers', () => {
       expect(health.poll.guard).not.toBeNull();
       expect(health.poll.guard!.readOffline).toBeGreaterThan(0);
       expect(Date.parse(health.poll.guard!.holdUntil) - Date.parse(health.poll.guard!.since)).toBe(120_000);
+    });
+
+    it('counts the 60 simulated users as polled and the admin user OpenIM lists as tracked but excluded', () => {
+      const health = answers.get('/v1/health') as { poll: { trackedUsers: number; excludedUsers: number; polledUsers: number } };
+      expect([health.poll.trackedUsers, health.poll.excludedUsers, health.poll.polledUsers]).toEqual([61, 1, 60]);
     });
 
     it('answers every time as an ISO-8601 string', () => {

@@ -84,8 +84,10 @@ describe('GET /v1/report', () => {
   it('sums poll runs: cycles, errors and corrections', async () => {
     const r = await getJson<OpsReport>(`${d.apiUrl}/v1/report?since=24h`);
     expect(r.body.polls).toMatchObject({
+      runs: 4,
       cycles: 3,
       confirms: 1,
+      discoveries: 0,
       errors: 2,
       runsWithErrors: 1,
       corrections: 4,

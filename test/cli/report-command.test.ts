@@ -23,6 +23,28 @@ describe('openim-presence report', () => {
     d.engine.recordMismatch(newMismatch({ userID: '=cmd()', kind: 'missed_offline', platformID: 2, platform: 'Android', detectedAt: now - 2 * HOUR }));
     d.engine.recordMismatch(newMismatch({ userID: 'old', kind: 'missed_online', platformID: 1, platform: 'IOS', detectedAt: now - 30 * HOUR }));
     await postWebhook(d, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', 'w1', 5, now));
+    const runs: [kind: 'cycle' | 'confirm', errors: number, disagreements: number, corrections: number][] = [
+      ['cycle', 0, 2, 0],
+      ['cycle', 2, 0, 0],
+      ['cycle', 0, 1, 0],
+      ['confirm', 0, 0, 1],
+      ['confirm', 0, 0, 0],
+    ];
+    for (const [i, [kind, errors, disagreements, corrections]] of runs.entries()) {
+      d.store.insertPollRun({
+        kind,
+        startedAt: now - HOUR + i * 1000,
+        endedAt: now - HOUR + i * 1000 + 100,
+        usersPolled: 10,
+        requests: 1,
+        errors,
+        disagreements,
+        confirmations: corrections,
+        corrections,
+        overBudget: false,
+        note: '',
+      });
+    }
   });
   afterAll(async () => {
     await d.close();
@@ -41,7 +63,12 @@ describe('openim-presence report', () => {
     expect(r.stdout).toMatch(/^online\s+Web\s+healthy\s+1\s+0\s+0%\s+1\s+/m);
     expect(r.stdout).toMatch(/^late-user\s+4$/m);
     expect(r.stdout).toContain('Late webhooks: 4 (p50 2.0 s, p90 4.0 s, p99 4.0 s, max 4.0 s)');
-    expect(r.stdout).toContain('Polling: 0 cycles, 0 confirm polls, 0 errors in 0 runs');
+    expect(r.stdout).toContain('Polling: 5 runs (3 cycles, 2 confirm polls, 0 discovery sweeps); last cycle ');
+    // Errors are counted over every run, and say how many runs had them: never "N errors in 0 runs" after cycles ran.
+    expect(r.stdout).toContain('  failed: 1 of 5 runs recorded errors (2 errors in all)\n');
+    expect(r.stdout).toContain('  found: 3 disagreements, 1 correction\n');
+    expect(r.stdout).toContain('  work: 5 requests, 50 user polls (a user polled by 10 runs counts 10 times)\n');
+    expect(r.stdout).toMatch(/^COMMAND\s+PLATFORM\s+STATE\s+BY WEBHOOK\s+BY CORRECTION\s+CORRECTED\s+WEBHOOKS RECEIVED\s+/m);
   });
 
   it('prints the JSON of GET /v1/report with --format json, honouring --since', async () => {
@@ -63,7 +90,9 @@ describe('openim-presence report', () => {
     expect(lines).toContain('late_webhook_ms,p50,,2000,');
     expect(lines).toContain('late_webhook_ms,p99,,4000,');
     expect(lines).toContain("top_user,'=cmd(),,1,");
-    expect(lines).toContain('poll,cycles,,0,');
+    expect(lines).toContain('poll,runs,,5,');
+    expect(lines).toContain('poll,cycles,,3,');
+    expect(lines).toContain('poll,runs_with_errors,,1,');
     expect(lines.some((l) => l.startsWith('webhook_health,online,Web,healthy,'))).toBe(true);
   });
 

@@ -404,10 +404,10 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
       });
 
       it('counts events since a time by type, source and platform', () => {
-        store.appendEvent(event({ recordedAt: T0 - 1 }));
-        store.appendEvent(event());
-        store.appendEvent(event({ userID: 'u2' }));
-        store.appendEvent(event({ type: 'presence.offline', source: 'poll', userOnline: false }));
+        store.appendEvent(event({ occurredAt: T0 - 2, recordedAt: T0 - 1 }));
+        store.appendEvent(event({ occurredAt: T0 }));
+        store.appendEvent(event({ userID: 'u2', occurredAt: T0 + 5 }));
+        store.appendEvent(event({ type: 'presence.offline', source: 'poll', userOnline: false, occurredAt: null, occurredAfter: T0 - MIN, occurredBefore: T0 - 10 }));
         const counts = store.eventCounts(T0);
         expect(counts).toHaveLength(2);
         expect(counts).toEqual(
@@ -416,6 +416,24 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
             { type: 'presence.offline', source: 'poll', platformID: 5, count: 1 },
           ]),
         );
+      });
+    });
+
+    describe('webhook transitions and their receipts', () => {
+      it('counts a webhook transition at the webhook time, so a held offline never counts without its receipt', () => {
+        // The offline webhook came just before the window; its held offline took effect 3 s later, inside it.
+        store.insertReceipt(receipt({ command: 'callbackAfterUserOfflineCommand', seq: T0 - 1000, receivedAt: T0 - 900 }));
+        store.appendEvent(event({ type: 'presence.offline', userOnline: false, occurredAt: T0 - 1000, recordedAt: T0 + 2100 }));
+        expect(store.receiptCounts(T0)).toEqual([]);
+        expect(store.eventCounts(T0)).toEqual([]);
+        // A window that starts before the webhook holds both.
+        expect(store.receiptCounts(T0 - 1000)).toEqual([{ command: 'callbackAfterUserOfflineCommand', platformID: 5, count: 1 }]);
+        expect(store.eventCounts(T0 - 1000)).toEqual([{ type: 'presence.offline', source: 'webhook', platformID: 5, count: 1 }]);
+      });
+
+      it('counts a correction when it was recorded', () => {
+        store.appendEvent(event({ type: 'presence.offline', source: 'poll', userOnline: false, occurredAt: null, occurredAfter: T0 - 60_000, occurredBefore: T0 - 5000, recordedAt: T0 + 1 }));
+        expect(store.eventCounts(T0)).toEqual([{ type: 'presence.offline', source: 'poll', platformID: 5, count: 1 }]);
       });
     });
 
@@ -603,6 +621,8 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
         expect(store.trackUsers(['a', 'd'], 'webhook', T0 + 1)).toBe(1);
         expect(store.trackUsers([], 'discovery', T0)).toBe(0);
         expect(store.countTrackedUsers()).toBe(4);
+        expect(store.countTrackedAmong([])).toBe(0);
+        expect(store.countTrackedAmong(['imAdmin', 'd', 'a', 'zz'])).toBe(2);
         expect(store.trackedUsersAfter('', 2)).toEqual(['a', 'b']);
         expect(store.trackedUsersAfter('b', 2)).toEqual(['c', 'd']);
         expect(store.trackedUsersAfter('d', 2)).toEqual([]);

@@ -348,7 +348,7 @@ function renderHealth(hl) {
       fact(
         'Last poll',
         last === null ? 'not yet' : fmtAgo(last),
-        `${poll.running ? 'running now · ' : ''}${fmtCount(poll.cycles ?? 0)} cycles · ${fmtCount(poll.trackedUsers ?? 0)} tracked users` +
+        `${poll.running ? 'running now · ' : ''}${fmtCount(poll.cycles ?? 0)} cycles · ${polledUsersText(poll)}` +
           (poll.openDisagreements ? ` · ${poll.openDisagreements} open disagreement(s)` : ''),
         last === null ? undefined : isoTitle(last),
       ),
@@ -392,8 +392,11 @@ function renderHealth(hl) {
   entries.sort(
     (a, b) => (STATE_RANK[b.state] ?? 0) - (STATE_RANK[a.state] ?? 0) || String(a.command).localeCompare(String(b.command)) || a.platformID - b.platformID,
   );
-  const known = entries.filter((e) => e.state !== 'unknown');
-  const unknown = entries.filter((e) => e.state === 'unknown');
+  // Unknown with transitions is "not enough transitions to judge": a card, with its message. Unknown without any
+  // is only listed.
+  const seen = (e) => e.byWebhook + e.byCorrection + e.receipts > 0;
+  const known = entries.filter((e) => e.state !== 'unknown' || seen(e));
+  const unknown = entries.filter((e) => e.state === 'unknown' && !seen(e));
   const cards = known.map(webhookCard);
   if (entries.length === 0) cards.push(h('p', { class: 'webhook-unknown', text: 'No webhook or correction seen in the health window yet.' }));
   const grid = $('health-webhooks');
@@ -413,12 +416,19 @@ function platformLabel(platformID, platform) {
   return platform ? String(platform) : `platform ${platformID}`;
 }
 
+/** Users the poller covers, and the tracked users poll.excludeUsers keeps out (an admin user discovery listed). */
+function polledUsersText(poll) {
+  const polled = poll.polledUsers ?? poll.trackedUsers ?? 0;
+  const excluded = poll.excludedUsers ?? 0;
+  return `${fmtCount(polled)} users polled` + (excluded > 0 ? ` (${fmtCount(excluded)} more tracked but excluded by poll.excludeUsers)` : '');
+}
+
 function webhookCard(e) {
   const stats = [
-    `${fmtCount(e.byWebhook)} by webhook`,
+    `${fmtCount(e.byWebhook)} transitions by webhook`,
     `${fmtCount(e.byCorrection)} by correction`,
     e.correctionShare === null || e.correctionShare === undefined ? null : `${Math.round(e.correctionShare * 100)}% corrected`,
-    `${fmtCount(e.receipts)} received`,
+    `${fmtCount(e.receipts)} webhooks received (renewals included)`,
     e.lateP99Ms === null || e.lateP99Ms === undefined ? null : `late p99 ${fmtDuration(e.lateP99Ms)}`,
     e.silentRenewals ? `${fmtCount(e.silentRenewals)} silent renewals` : null,
   ].filter(Boolean);
@@ -429,7 +439,7 @@ function webhookCard(e) {
       'div',
       { class: 'webhook-card-head' },
       h('span', { class: 'webhook-card-title', text: `${e.command} webhooks · ${platformLabel(e.platformID, e.platform)}` }),
-      pill(e.state, e.state),
+      pill(e.state === 'unknown' ? 'too few to judge' : e.state, e.state),
     ),
     h('p', { class: 'webhook-msg', text: e.message }),
     h('div', { class: 'webhook-stats', text: stats.join(' · ') }),
