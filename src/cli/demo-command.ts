@@ -55,7 +55,7 @@ function probability(v: string): number {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('Run the daemon against the built-in OpenIM simulator and open the dashboard (what `npm start` runs)')
+    .description('Run the daemon against the built-in OpenIM simulator and print the dashboard URL to open in a browser (what `npm start` runs)')
     .addOption(new Option('--port <p>', 'port of the dashboard and /v1 API on 127.0.0.1').argParser(dashboardPort).default(DEFAULT_API_PORT))
     .addOption(new Option('--users <n>', 'simulated users').argParser(integer(10, 1_000_000)).default(1000))
     .addOption(new Option('--loss <p>', 'share of webhooks the simulator loses').argParser(probability).default(0.2))

@@ -180,8 +180,12 @@ describe.skipIf(!HAS_CHROMIUM)(`the dashboard in a browser${SKIP_REASON}`, () =>
         'event',
       ]);
       expect(await page.locator('#timeline-list').innerText()).toContain('correction for mismatch');
-      // Marks on the time axis, and the correction window drawn under them.
+      // Marks on the time axis, and the correction window drawn under them: the legend names the bar it draws.
       expect(await page.locator('#timeline-chart svg .mark').count()).toBe(2);
+      expect(await page.locator('#timeline-chart svg rect.correction-window').count()).toBe(1);
+      const bar = await page.locator('#timeline-chart svg rect.correction-window').boundingBox();
+      expect(bar!.width).toBeGreaterThanOrEqual(6);
+      expect(await page.locator('#timeline-legend').innerText()).toContain('correction window: when a corrected change really happened (1)');
       expect(await page.locator('#timeline-presence').innerText()).toMatch(/Web\s*online/);
       // Clicking a mark highlights its line in the list.
       await page.locator('#timeline-chart svg .mark').first().click();
@@ -190,6 +194,29 @@ describe.skipIf(!HAS_CHROMIUM)(`the dashboard in a browser${SKIP_REASON}`, () =>
       // Back to the overview.
       await page.locator('#timeline-view a.back').click();
       await page.locator('#overview-view').waitFor({ state: 'visible', ...WAIT });
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+
+    it('names no correction window in the legend of a user whose changes all came by webhook', async () => {
+      const { page, errors } = await browser.newPage();
+      await page.goto(`${d.apiUrl}/#/user/bob`);
+      await expect.poll(() => attrs(page.locator('#timeline-list > li'), 'data-kind'), WAIT).toEqual(['webhook', 'event']);
+      expect(await page.locator('#timeline-chart svg rect.correction-window').count()).toBe(0);
+      const legend = await page.locator('#timeline-legend').innerText();
+      expect(legend).toContain('filled = online, hollow = offline');
+      expect(legend).not.toMatch(/shaded|correction window/);
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+
+    it('draws an open correction window, from the left edge, for a correction with nothing known before it', async () => {
+      d.engine.correct([{ ...correction('first-seen', 5, true), occurredAfter: null }]);
+      const { page, errors } = await browser.newPage();
+      await page.goto(`${d.apiUrl}/#/user/first-seen`);
+      await page.locator('#timeline-chart svg rect.correction-window.open').waitFor(WAIT);
+      expect(await page.locator('#timeline-legend').innerText()).toContain('correction window');
+      expect(await page.locator('#timeline-chart svg rect.correction-window title').textContent()).toMatch(/^correction: happened before \S+ \(nothing earlier was known\)$/);
       expect(errors).toEqual([]);
       await page.close();
     });

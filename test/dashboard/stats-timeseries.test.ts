@@ -29,12 +29,12 @@ describe('GET /v1/stats/timeseries', () => {
     const { status, body } = await timeseries(d, '?since=1h&bucket=60');
     expect(status).toBe(200);
     expect(body.bucketSeconds).toBe(60);
-    expect(body.kinds).toEqual(['missed_online', 'missed_offline', 'late_webhook', 'transient', 'suspect_poll']);
+    expect(body.kinds).toEqual(['missed_online', 'missed_offline', 'late_webhook', 'transient', 'suspect_poll', 'initial_sync']);
     expect(body.totals).toEqual({
       webhook: 2,
       poll: 2,
       receipts: 3,
-      mismatches: { missed_online: 1, missed_offline: 1, late_webhook: 0, transient: 0, suspect_poll: 0 },
+      mismatches: { missed_online: 1, missed_offline: 1, late_webhook: 0, transient: 0, suspect_poll: 0, initial_sync: 0 },
     });
     // Sum of the buckets equals the totals, and the buckets are consecutive minutes aligned to the minute.
     const sum = body.buckets.reduce((n, b) => n + b.webhook + b.poll, 0);

@@ -11,13 +11,14 @@ const FEED_MAX = 150;
 const FEED_BACKLOG = 25;
 const MISMATCH_PAGE = 50;
 
-const KINDS = ['missed_online', 'missed_offline', 'late_webhook', 'transient', 'suspect_poll'];
+const KINDS = ['missed_online', 'missed_offline', 'late_webhook', 'transient', 'suspect_poll', 'initial_sync'];
 const KIND_INFO = {
   missed_online: { label: 'missed online', color: '#7c3aed', help: 'No online webhook came; a poll found the user online and the stream was corrected.' },
   missed_offline: { label: 'missed offline', color: '#dc2626', help: 'No offline webhook came; a poll found the user offline and the stream was corrected.' },
   late_webhook: { label: 'late webhook', color: '#d97706', help: 'The webhook arrived after the correction had already been made.' },
   transient: { label: 'transient', color: '#64748b', help: 'A poll disagreed, then agreed again: nothing was corrected.' },
   suspect_poll: { label: 'suspect poll', color: '#0891b2', help: 'Mass-disagreement guard: the poll itself was suspected wrong.' },
+  initial_sync: { label: 'initial sync', color: '#65a30d', help: 'Online before the daemon first started: learned by the first polls, not a lost webhook.' },
 };
 const PLATFORMS = ['IOS', 'Android', 'Windows', 'OSX', 'Web', 'MiniWeb', 'Linux', 'APad', 'IPad', 'Admin', 'HarmonyOS'];
 const SOURCE_COLORS = { webhook: '#2f6fe4', poll: '#ea6c12' };
@@ -1060,10 +1061,31 @@ function renderTimeline(tl) {
   $('timeline-empty').hidden = items.length > 0;
   lastTimeline = tl;
   $('timeline-chart').replaceChildren(timelineChart(items, toMs(tl.since), widthOf($('timeline-chart'), 960)));
+  const windows = correctionWindows(items);
   $('timeline-legend').replaceChildren(
     ...TIMELINE_KINDS.map((k) => legendItem(k.label, k.color, items.filter((it) => it.kind === k.kind).length)),
-    h('span', { class: 'muted', text: 'filled = online, hollow = offline; shaded bar = when a corrected change really happened' }),
+    // The shaded bar is named only when the chart draws one.
+    windows.length > 0
+      ? h('span', { class: 'legend-window' }, h('i', { class: 'swatch swatch-window', color: SOURCE_COLORS.poll }), `correction window: when a corrected change really happened (${fmtCount(windows.length)})`)
+      : null,
+    h('span', { class: 'muted', text: 'filled = online, hollow = offline' }),
   );
+}
+
+/**
+ * The interval in which each correction really happened: from its occurredAfter (the last observation that agreed
+ * with the old state) to its occurredBefore (the first poll that saw the new one). `open` when nothing earlier was
+ * known: the bar then starts at the chart's left edge.
+ */
+function correctionWindows(items) {
+  const out = [];
+  for (const it of items) {
+    if (it.kind !== 'event' || !it.details || it.details.source !== 'poll') continue;
+    const b = toMs(it.details.occurredBefore) ?? toMs(it.at);
+    if (b === null) continue;
+    out.push({ a: toMs(it.details.occurredAfter), b });
+  }
+  return out;
 }
 
 function timelineRow(it, i) {
@@ -1103,11 +1125,9 @@ function timelineChart(items, since, width) {
   const H = m.t + lane * TIMELINE_KINDS.length + m.b;
   const pw = W - m.l - m.r;
   const times = items.map((it) => toMs(it.at)).filter((t) => t !== null);
-  for (const it of items) {
-    if (it.kind === 'event' && it.details) {
-      const a = toMs(it.details.occurredAfter);
-      if (a !== null) times.push(a);
-    }
+  for (const w of correctionWindows(items)) {
+    if (w.a !== null) times.push(w.a);
+    times.push(w.b);
   }
   let t0 = times.length ? Math.min(...times) : since ?? Date.now() - 3_600_000;
   let t1 = times.length ? Math.max(...times) : Date.now();
@@ -1134,23 +1154,27 @@ function timelineChart(items, since, width) {
     svg.append(s('line', { class: 'grid', x1: x(t), x2: x(t), y1: m.t, y2: axisY }));
     svg.append(s('text', { x: x(t), y: H - 8, 'text-anchor': edgeAnchor(x(t), W), text: tickLabel(t, step) }));
   }
-  // Correction windows first, under the marks.
+  // Correction windows first, under the marks: every correction has one (open on the left when nothing earlier
+  // was known), at least 6 px wide so that a short one still shows.
   const eventLane = TIMELINE_KINDS.findIndex((k) => k.kind === 'event');
-  for (const it of items) {
-    if (it.kind !== 'event' || !it.details) continue;
-    const a = toMs(it.details.occurredAfter);
-    const b = toMs(it.details.occurredBefore);
-    if (a === null || b === null) continue;
+  for (const w of correctionWindows(items)) {
+    const left = w.a === null ? m.l : Math.max(m.l, x(w.a));
+    const right = Math.min(W - m.r, Math.max(x(w.b), left + 6));
     const bar = s('rect', {
-      x: x(a),
-      y: laneY(eventLane) - 5,
-      width: Math.max(2, x(b) - x(a)),
-      height: 10,
-      rx: 3,
+      class: w.a === null ? 'correction-window open' : 'correction-window',
+      x: Math.min(left, right - 6),
+      y: laneY(eventLane) - 9,
+      width: Math.max(6, right - left),
+      height: 18,
+      rx: 4,
       fill: SOURCE_COLORS.poll,
-      'fill-opacity': 0.25,
+      'fill-opacity': w.a === null ? 0.18 : 0.3,
     });
-    bar.append(s('title', { text: `correction window: between ${fmtTime(a)} and ${fmtTime(b)}` }));
+    bar.append(
+      s('title', {
+        text: w.a === null ? `correction: happened before ${fmtTime(w.b)} (nothing earlier was known)` : `correction window: between ${fmtTime(w.a)} and ${fmtTime(w.b)}`,
+      }),
+    );
     svg.append(bar);
   }
   items.forEach((it, i) => {
