@@ -13,7 +13,7 @@ export const ERROR_CODES = {
   OPR_ERR_OPENIM_TOKEN: 'The admin token could not be obtained (wrong secret 1002, unknown admin userID 1001/1004).',
   OPR_ERR_OPENIM_PERMISSION: 'The token is not an admin token (errCode 1002 on an admin-only route).',
   OPR_ERR_OPENIM_MISSING_USER: 'A user that was asked about is missing from the answer; the batch is treated as failed, never as offline.',
-  OPR_ERR_WEBHOOK_INVALID: 'A webhook request was rejected (malformed JSON, wrong shape, wrong content type, too large).',
+  OPR_ERR_WEBHOOK_INVALID: 'A webhook request was rejected (malformed JSON, wrong shape, a userID with control characters, an unknown platformID, wrong content type, too large).',
   OPR_ERR_INGEST_OVERLOADED: 'The ingest queue is full; the webhook was answered 503 and nothing was stored.',
   OPR_ERR_INGEST_CLOSED: 'The daemon is shutting down and accepts no more webhooks.',
   OPR_ERR_STORE_VERSION: 'The database was written by a newer version of this daemon (its schema version is unknown).',

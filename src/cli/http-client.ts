@@ -74,11 +74,11 @@ export function runAction<A extends unknown[]>(fn: (...args: A) => Promise<void>
       await fn(...args);
     } catch (err) {
       if (err instanceof CliError) {
-        process.stderr.write(`error: ${err.message}\n`);
+        process.stderr.write(`error: ${printable(err.message)}\n`);
         process.exitCode = err.exitCode;
         return;
       }
-      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`error: ${printable(err instanceof Error ? err.message : String(err))}\n`);
       process.exitCode = EXIT_FAILED;
     }
   };
@@ -220,6 +220,38 @@ export async function requestJson<T>(target: Target, method: 'GET' | 'POST', pat
 // ---------------------------------------------------------------------------------------------------------------
 // Output forms
 
+/**
+ * What a terminal would act on instead of showing: C0 and C1 controls and DEL (ESC sequences, BEL, CR, LF, backspace),
+ * format characters (bidi overrides, zero-width characters), line and paragraph separators, lone surrogates.
+ */
+const NON_PRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+function escapeUnits(c: string): string {
+  let out = '';
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
+}
+
+/**
+ * Text from the daemon (user IDs, notes, messages: data that came from outside) made safe to print on a terminal:
+ * every non-printable character is written as a `\u001b`-style escape, so no stored string can recolour or clear the
+ * screen, ring the bell or forge an output line. Every human-readable output of the CLI goes through it.
+ */
+export function printable(text: string): string {
+  return text.replace(NON_PRINTABLE, escapeUnits);
+}
+
+/** NON_PRINTABLE but the line feed, which JSON.stringify writes only between tokens (inside strings it is `\n`). */
+const NON_PRINTABLE_IN_JSON = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+/**
+ * JSON for a terminal: `JSON.stringify` escapes only U+0000-U+001F inside strings; every other non-printable
+ * character is escaped too. Such characters occur only inside strings, so the result parses to the same value.
+ */
+export function printableJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(NON_PRINTABLE_IN_JSON, escapeUnits);
+}
+
 export const OUTPUT_FORMATS = ['table', 'json', 'csv'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
@@ -234,7 +266,7 @@ export function parseFormat(value: string | undefined): OutputFormat {
 export type Cell = string | number | boolean | null | undefined;
 
 function cellText(c: Cell): string {
-  return c === null || c === undefined ? '' : String(c);
+  return c === null || c === undefined ? '' : printable(String(c));
 }
 
 /** Columns padded to their widest cell; numbers right-aligned. Each row ends with a newline. */

@@ -8,6 +8,8 @@ import {
   exitTwoOnUsageErrors,
   formatMs,
   parseFormat,
+  printable,
+  printableJson,
   renderCsv,
   renderTable,
   requestJson,
@@ -116,8 +118,8 @@ function registerStatusCommand(parent: Command, name: 'ack' | 'resolve', status:
       if (opts.note !== undefined && opts.note.length > 2000) throw usageError(`--note is ${opts.note.length} characters; at most 2000 are kept`);
       const target = resolveTarget(opts);
       const m = await requestJson<MismatchJson>(target, 'POST', `/v1/mismatches/${id}/${name}`, { body: opts.note === undefined ? {} : { note: opts.note } });
-      if (opts.json === true) process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
-      else process.stdout.write(`mismatch #${m.id} (${m.kind}, user ${m.userID}, ${platformCell(m)}) is now ${status}\n`);
+      if (opts.json === true) process.stdout.write(`${printableJson(m, 2)}\n`);
+      else process.stdout.write(`${printable(`mismatch #${m.id} (${m.kind}, user ${m.userID}, ${platformCell(m)}) is now ${status}`)}\n`);
     }),
   );
 }
@@ -147,7 +149,7 @@ export function registerMismatchesCommand(program: Command): void {
       const query = listQuery(opts);
       const target = resolveTarget(opts);
       const page = await requestJson<MismatchPage>(target, 'GET', `/v1/mismatches${query}`);
-      if (format === 'json') process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+      if (format === 'json') process.stdout.write(`${printableJson(page, 2)}\n`);
       else if (format === 'csv') process.stdout.write(mismatchesCsv(page));
       else {
         process.stdout.write(mismatchesTable(page));

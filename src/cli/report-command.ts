@@ -9,6 +9,8 @@ import {
   exitTwoOnUsageErrors,
   formatMs,
   parseFormat,
+  printable,
+  printableJson,
   renderCsv,
   renderTable,
   requestJson,
@@ -34,7 +36,7 @@ function percent(share: number | null): string {
 
 export function reportTable(r: OpsReport): string {
   const out: string[] = [];
-  out.push(`Report since ${r.since} (generated ${r.generatedAt})\n\n`);
+  out.push(`${printable(`Report since ${r.since} (generated ${r.generatedAt})`)}\n\n`);
   out.push(`Mismatches: ${r.mismatches.total}\n`);
   out.push(renderTable(['KIND', 'COUNT'], MISMATCH_KINDS.map((k) => [k, r.mismatches.byKind[k]])));
   if (r.mismatches.byPlatform.length > 0) {
@@ -134,7 +136,7 @@ export function registerReportCommand(program: Command): void {
       if (!/^\d{1,3}$/.test(top) || Number(top) < 1 || Number(top) > 100) throw usageError(`--top must be an integer from 1 to 100, got ${JSON.stringify(top)}`);
       const target = resolveTarget(opts);
       const report = await requestJson<OpsReport>(target, 'GET', `/v1/report?since=${encodeURIComponent(since)}&top=${top}`);
-      if (format === 'json') process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      if (format === 'json') process.stdout.write(`${printableJson(report, 2)}\n`);
       else if (format === 'csv') process.stdout.write(reportCsv(report));
       else process.stdout.write(reportTable(report));
     }),

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { SubscriberJson, SubscriberList } from '../api/subscriber-routes.js';
 import type { TargetOptions } from './http-client.js';
-import { addTargetOptions, exitTwoOnUsageErrors, requestJson, renderTable, resolveTarget, runAction, usageError } from './http-client.js';
+import { addTargetOptions, exitTwoOnUsageErrors, printable, printableJson, requestJson, renderTable, resolveTarget, runAction, usageError } from './http-client.js';
 
 interface ListOptions extends TargetOptions {
   json?: boolean;
@@ -26,7 +26,7 @@ export function subscribersTable(list: SubscriberList): string {
 }
 
 function oneLine(s: SubscriberJson, what: string): string {
-  return `${s.name}: ${what}; state ${s.state}, cursor ${s.cursor}, lag ${s.lag}\n`;
+  return `${printable(`${s.name}: ${what}; state ${s.state}, cursor ${s.cursor}, lag ${s.lag}`)}\n`;
 }
 
 function checkName(name: string): string {
@@ -48,7 +48,7 @@ export function registerSubscribersCommand(program: Command): void {
   list.action(
     runAction(async (opts: ListOptions) => {
       const answer = await requestJson<SubscriberList>(resolveTarget(opts), 'GET', '/v1/subscribers');
-      process.stdout.write(opts.json === true ? `${JSON.stringify(answer, null, 2)}\n` : subscribersTable(answer));
+      process.stdout.write(opts.json === true ? `${printableJson(answer, 2)}\n` : subscribersTable(answer));
     }),
   );
 

@@ -3,7 +3,7 @@ import type { EventType, PresenceEventJson } from '../domain.js';
 import { EVENT_TYPES } from '../domain.js';
 import { subscribe } from '../client/subscribe.js';
 import type { TargetOptions } from './http-client.js';
-import { addTargetOptions, CliError, exitTwoOnUsageErrors, resolveTarget, runAction, usageError } from './http-client.js';
+import { addTargetOptions, CliError, exitTwoOnUsageErrors, printable, printableJson, resolveTarget, runAction, usageError } from './http-client.js';
 
 interface TailOptions extends TargetOptions {
   after?: string;
@@ -25,7 +25,7 @@ export function parseTypeArg(value: string): EventType {
   return full as EventType;
 }
 
-/** One readable line: seq, time, state, user, platform, and where the event came from. */
+/** One readable line: seq, time, state, user, platform, and where the event came from (non-printables escaped). */
 export function eventLine(e: PresenceEventJson): string {
   const state = e.type === 'presence.online' ? 'online ' : 'offline';
   const platform = e.platform !== '' ? `${e.platform}(${e.platformID})` : `platform ${e.platformID}`;
@@ -42,7 +42,7 @@ export function eventLine(e: PresenceEventJson): string {
   } else {
     origin = `webhook${e.occurredAt !== undefined ? ` (occurred ${e.occurredAt})` : ''}`;
   }
-  return `#${e.seq}  ${e.recordedAt}  ${state}  ${e.userID}  ${platform}  ${user} v${e.userVersion}  ${origin}`;
+  return printable(`#${e.seq}  ${e.recordedAt}  ${state}  ${e.userID}  ${platform}  ${user} v${e.userVersion}  ${origin}`);
 }
 
 /** `tail [--after N] [--user U] [--type T] [--json]`: follows the stream until interrupted, resuming on its own. */
@@ -80,7 +80,7 @@ export function registerTailCommand(program: Command): void {
           users,
           types,
           onEvent: (e) => {
-            process.stdout.write(`${opts.json === true ? JSON.stringify(e) : eventLine(e)}\n`);
+            process.stdout.write(`${opts.json === true ? printableJson(e) : eventLine(e)}\n`);
           },
           onOpen: ({ after: from }) => {
             process.stderr.write(`following ${target.baseUrl}/v1/events${from === undefined ? ' from the head' : ` after #${from}`}\n`);
@@ -92,7 +92,7 @@ export function registerTailCommand(program: Command): void {
               reject(new CliError(err.message));
               return;
             }
-            process.stderr.write(`${err.message}\n`);
+            process.stderr.write(`${printable(err.message)}\n`);
           },
         });
         process.once('SIGINT', stop);

@@ -3,7 +3,7 @@ import type { Timeline } from '../api/ops-timeline.js';
 import { TIMELINE_KINDS } from '../api/ops-timeline.js';
 import { DURATION_HELP } from '../api/time-params.js';
 import type { TargetOptions } from './http-client.js';
-import { addTargetOptions, checkTimeArg, exitTwoOnUsageErrors, requestJson, resolveTarget, runAction, usageError } from './http-client.js';
+import { addTargetOptions, checkTimeArg, exitTwoOnUsageErrors, printable, printableJson, requestJson, resolveTarget, runAction, usageError } from './http-client.js';
 
 interface UserOptions extends TargetOptions {
   since?: string;
@@ -17,7 +17,7 @@ function platformName(p: Timeline['presence'][number]): string {
   return p.platform !== '' ? p.platform : `platform ${p.platformID}`;
 }
 
-/** The timeline for a terminal: a presence header, then one aligned line per item (time, kind, summary). */
+/** The timeline for a terminal: a presence header, then one aligned line per item (time, kind, summary), non-printables escaped. */
 export function timelineText(t: Timeline): string {
   const out: string[] = [];
   const online = t.presence.filter((p) => p.online);
@@ -27,9 +27,9 @@ export function timelineText(t: Timeline): string {
       : online.length > 0
         ? `online on ${online.map((p) => `${platformName(p)} (since ${p.changedAt}${p.pendingOffline ? ', offline held' : ''})`).join(', ')}`
         : 'offline';
-  out.push(`${t.userID}: ${state}\n`);
-  out.push(`timeline since ${t.since}: ${t.items.length} item${t.items.length === 1 ? '' : 's'}\n`);
-  for (const item of t.items) out.push(`${item.at}  ${item.kind.padEnd(KIND_WIDTH)}  ${item.summary}\n`);
+  out.push(`${printable(`${t.userID}: ${state}`)}\n`);
+  out.push(`${printable(`timeline since ${t.since}: ${t.items.length} item${t.items.length === 1 ? '' : 's'}`)}\n`);
+  for (const item of t.items) out.push(`${printable(`${item.at}  ${item.kind.padEnd(KIND_WIDTH)}  ${item.summary}`)}\n`);
   return out.join('');
 }
 
@@ -57,7 +57,7 @@ export function registerUserCommand(program: Command): void {
         `/v1/users/${encodeURIComponent(userID)}/timeline?since=${encodeURIComponent(since)}&limit=${limit}`,
       );
       if (opts.json === true) {
-        process.stdout.write(`${JSON.stringify(t, null, 2)}\n`);
+        process.stdout.write(`${printableJson(t, 2)}\n`);
         return;
       }
       process.stdout.write(timelineText(t));

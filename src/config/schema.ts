@@ -67,6 +67,7 @@ const webhookSchema = z
     commitMaxDelayMs: z.number().int().min(0).max(1000).default(0).describe('Longest a webhook waits for its group commit to start; 0 commits on the next turn of the event loop, batching whatever arrived meanwhile.'),
     commitMaxBatch: z.number().int().min(1).max(10_000).default(500).describe('Most webhooks in one commit transaction.'),
     maxConnections: z.number().int().min(1).max(1_000_000).default(1000).describe('Cap on open connections to the webhook listener; more are closed at once.'),
+    extraPlatforms: z.array(z.number().int().min(0).max(1_000_000)).max(100).default([]).describe("platformIDs accepted besides OpenIM's 1-11 (IOS … HarmonyOS), for a fork that adds platforms; a webhook with any other platformID is refused with 400."),
   })
   .describe('The listener OpenIM posts presence webhooks to.');
 

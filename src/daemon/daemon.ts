@@ -17,6 +17,7 @@ import { registerWebhookRoutes } from '../ingest/webhook-routes.js';
 import { HealthService } from '../health/health-service.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { createOpenImClient } from '../openim/openim-client.js';
+import { knownPlatformIDs } from '../openim/platforms.js';
 import type { OpenImApi } from '../openim/types.js';
 import { PollPlanner } from '../poller/poll-planner.js';
 import { PollReconciler } from '../poller/poll-reconciler.js';
@@ -176,7 +177,9 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     }, now);
   }
   const pollerView = poller && reconciler ? { status: () => poller.status(), guard: () => reconciler.guard, openDisagreements: () => reconciler.openDisagreements() } : undefined;
+  const platformIDs = knownPlatformIDs(config.webhook.extraPlatforms);
   const health = new HealthService(store, engine, pollerView, {
+    platformIDs,
     windowMs: config.reconcile.healthWindowMinutes * 60_000,
     renewalSilenceMs: config.reconcile.renewalSilenceMs,
     pollIntervalSeconds: config.poll.intervalSeconds,
@@ -227,7 +230,14 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     if (isWebhookRequest(req.url)) webhooksInFlight--;
     done();
   });
-  registerWebhookRoutes(webhook, { pathSecret, allowlist: config.webhook.allowlist, submit: (i) => committer.submit(i), bus, now });
+  registerWebhookRoutes(webhook, {
+    pathSecret,
+    allowlist: config.webhook.allowlist,
+    platformIDs,
+    submit: (i) => committer.submit(i),
+    bus,
+    now,
+  });
 
   // Held offlines take effect when their settle window ends.
   const settleEvery = Math.max(10, Math.min(100, Math.floor(config.reconcile.settleMs / 4)));

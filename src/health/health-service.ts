@@ -1,4 +1,5 @@
 import type { PresenceEngine } from '../engine/presence-engine.js';
+import { knownPlatformIDs, OTHER_PLATFORM_ID } from '../openim/platforms.js';
 import type { PollerStatus } from '../poller/poll-scheduler.js';
 import type { GuardState } from '../poller/poll-reconciler.js';
 import type { Store } from '../store/store.js';
@@ -6,6 +7,11 @@ import type { HealthCounts, HealthState, WebhookHealth } from './webhook-health.
 import { DEFAULT_HEALTH_THRESHOLDS, judgeHealth, worstState } from './webhook-health.js';
 
 export interface HealthServiceOptions {
+  /**
+   * Platforms judged one by one (OpenIM's and `webhook.extraPlatforms`); any other is summed into one entry with
+   * platformID OTHER_PLATFORM_ID, so the number of entries (and metric series) stays bounded. Default: OpenIM's.
+   */
+  platformIDs?: ReadonlySet<number>;
   /** Window over which webhook health is judged. */
   windowMs: number;
   renewalSilenceMs: number;
@@ -33,6 +39,8 @@ export interface PollerView {
 
 /** Assembles the daemon's health (webhook health per command and platform, polling, OpenIM API, stream). */
 export class HealthService {
+  private defaultPlatformIDs: ReadonlySet<number> | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly engine: PresenceEngine,
@@ -43,7 +51,9 @@ export class HealthService {
 
   webhookCounts(since: number): HealthCounts[] {
     const map = new Map<string, HealthCounts>();
-    const get = (command: 'online' | 'offline', platformID: number): HealthCounts => {
+    const known = this.opts.platformIDs ?? (this.defaultPlatformIDs ??= knownPlatformIDs());
+    const get = (command: 'online' | 'offline', id: number): HealthCounts => {
+      const platformID = known.has(id) ? id : OTHER_PLATFORM_ID;
       const k = `${command}:${platformID}`;
       let c = map.get(k);
       if (!c) {

@@ -2,7 +2,7 @@
  * Webhook health per command and platform (design §3): from the share of transitions first learned by webhook vs
  * by correction, late-webhook delays and renewal heartbeats. Pure: the caller gathers the counts.
  */
-import { platformName } from '../openim/platforms.js';
+import { OTHER_PLATFORM_ID, platformName } from '../openim/platforms.js';
 
 export const HEALTH_STATES = ['healthy', 'degraded', 'silent', 'unknown'] as const;
 export type HealthState = (typeof HEALTH_STATES)[number];
@@ -71,11 +71,12 @@ export function judgeHealth(c: HealthCounts, t: HealthThresholds = DEFAULT_HEALT
   const total = c.byWebhook + c.byCorrection;
   const share = total > 0 ? c.byCorrection / total : null;
   const late = [...c.lateDelaysMs].sort((a, b) => a - b);
-  const name = platformName(c.platformID) || `platform ${c.platformID}`;
+  const other = c.platformID === OTHER_PLATFORM_ID;
+  const name = other ? 'platforms outside the known set' : platformName(c.platformID) || `platform ${c.platformID}`;
   const base = {
     command: c.command,
     platformID: c.platformID,
-    platform: platformName(c.platformID),
+    platform: other ? 'other' : platformName(c.platformID),
     correctionShare: share,
     byWebhook: c.byWebhook,
     byCorrection: c.byCorrection,

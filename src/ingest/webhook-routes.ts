@@ -4,11 +4,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventBus } from '../engine/event-bus.js';
 import type { IngestItem, IngestResult } from '../engine/presence-engine.js';
 import { isOprError } from '../errors.js';
+import { knownPlatformIDs, PLATFORM_IDS } from '../openim/platforms.js';
 import { isWebhookCommand, WEBHOOK_SCHEMAS, WEBHOOK_SUCCESS_BODY, webhookErrorBody } from '../openim/webhook-schemas.js';
 
 export interface WebhookRoutesOptions {
   pathSecret: string;
   allowlist: readonly string[];
+  /** The platformIDs accepted (OpenIM's and `webhook.extraPlatforms`); by default OpenIM's only. */
+  platformIDs?: ReadonlySet<number>;
   submit: (item: IngestItem) => Promise<IngestResult>;
   bus: EventBus;
   now?: () => number;
@@ -25,6 +28,7 @@ export const REJECT_REASONS = [
   'overloaded',
   'shutting_down',
   'forbidden',
+  'unknown_platform',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -64,6 +68,9 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
   const expected = digest(opts.pathSecret);
   const allowlist = buildAllowlist(opts.allowlist);
   const now = opts.now ?? Date.now;
+  const platformIDs = opts.platformIDs ?? knownPlatformIDs();
+  const extraIDs = [...platformIDs].filter((id) => !PLATFORM_IDS.includes(id)).sort((a, b) => a - b);
+  const platformsAllowed = `OpenIM's platforms are 1-11${extraIDs.length > 0 ? `, plus ${extraIDs.join(', ')} from webhook.extraPlatforms` : ''}; a fork's own IDs go in webhook.extraPlatforms`;
 
   const reject = (reply: FastifyReply, command: string, reason: RejectReason, status: number, errMsg: string): FastifyReply => {
     opts.bus.emit('webhook:rejected', { command, reason, status });
@@ -101,6 +108,9 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
       const first = result.error.issues[0];
       const where = first ? first.path.join('.') || '(body)' : '(body)';
       return reject(reply, command, 'invalid_body', 400, `invalid ${where}: ${first?.message ?? 'wrong shape'}`);
+    }
+    if (!platformIDs.has(result.data.platformID)) {
+      return reject(reply, command, 'unknown_platform', 400, `unknown platformID ${result.data.platformID}: ${platformsAllowed}`);
     }
     let outcome: IngestResult;
     try {

@@ -9,7 +9,7 @@ import type { EventBus } from '../engine/event-bus.js';
 import type { WebhookHealth } from '../health/webhook-health.js';
 import { HEALTH_STATES } from '../health/webhook-health.js';
 import { REJECT_REASONS } from '../ingest/webhook-routes.js';
-import { platformName } from '../openim/platforms.js';
+import { OTHER_PLATFORM_ID, platformName } from '../openim/platforms.js';
 import { isWebhookCommand, WEBHOOK_COMMANDS } from '../openim/webhook-schemas.js';
 import type { Store } from '../store/store.js';
 
@@ -58,7 +58,9 @@ function reasonLabel(reason: string): string {
   return (REJECT_REASONS as readonly string[]).includes(reason) ? reason : 'other';
 }
 
+/** Health entries are already bounded (unknown platforms are summed into OTHER_PLATFORM_ID). */
 function platformLabel(platformID: number): string {
+  if (platformID === OTHER_PLATFORM_ID) return 'other';
   return platformName(platformID) || String(platformID);
 }
 

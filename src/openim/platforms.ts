@@ -15,6 +15,17 @@ export const PLATFORMS = {
 
 export const PLATFORM_IDS = Object.keys(PLATFORMS).map(Number);
 
+/**
+ * The platformID under which webhook health (and its metric series) sums up every platform outside the known set:
+ * health entries stay bounded whatever IDs the status API reports.
+ */
+export const OTHER_PLATFORM_ID = -1;
+
+/** OpenIM's platform IDs plus a fork's own (`webhook.extraPlatforms`): the webhooks accepted, the health kept. */
+export function knownPlatformIDs(extra: readonly number[] = []): ReadonlySet<number> {
+  return new Set([...PLATFORM_IDS, ...extra]);
+}
+
 export function platformName(platformID: number): string {
   return (PLATFORMS as Record<number, string>)[platformID] ?? '';
 }

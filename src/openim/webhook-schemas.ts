@@ -12,7 +12,21 @@ export function isWebhookCommand(s: string): s is WebhookCommand {
   return (WEBHOOK_COMMANDS as readonly string[]).includes(s);
 }
 
-const userID = z.string().min(1, 'userID must be a non-empty string').max(256, 'userID longer than 256 characters');
+/** C0 controls, DEL and C1 controls. OpenIM's userIDs never carry them; a terminal would act on them. */
+export const CONTROL_CHARACTER = /\p{Cc}/u;
+
+const userID = z
+  .string()
+  .min(1, 'userID must be a non-empty string')
+  .max(256, 'userID longer than 256 characters')
+  .refine((s) => !CONTROL_CHARACTER.test(s), {
+    error: (issue) => {
+      const s = String(issue.input);
+      const at = s.search(CONTROL_CHARACTER);
+      const code = s.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0');
+      return `userID must not contain control characters (U+0000-U+001F, U+007F-U+009F): U+${code} at index ${at}`;
+    },
+  });
 const platformID = z.number().int('platformID must be an integer').min(0).max(1_000_000);
 const seq = z.number().int('seq must be an integer (gateway clock in ms)').min(0);
 
