@@ -7,6 +7,8 @@
  * converted by the same rule.
  */
 import type { DaemonHealth } from '../health/health-service.js';
+import type { WebhookHealthSummary } from '../health/health-summary.js';
+import { summarizeWebhookHealth } from '../health/health-summary.js';
 
 /** Whether a field name denotes a point in time. */
 export function isTimeField(name: string): boolean {
@@ -41,21 +43,43 @@ type PollJson<P> = P extends { enabled: true; guard: infer G }
   ? Omit<WithIsoTimes<P>, 'guard'> & { guard: G extends object ? WithIsoTimes<G> : null } & PolledUsers
   : P;
 
-export type HealthJson = Omit<DaemonHealth, 'poll'> & { poll: PollJson<DaemonHealth['poll']> };
+export type HealthJson = Omit<DaemonHealth, 'poll' | 'webhooks'> & {
+  webhooks: DaemonHealth['webhooks'] & {
+    /** The window the entries are judged over (reconcile.healthWindowMinutes). */
+    windowMinutes: number;
+    /** The worst state with its cause said once, and which commands and platforms are in it. */
+    summary: WebhookHealthSummary;
+  };
+  poll: PollJson<DaemonHealth['poll']>;
+};
+
+export interface HealthJsonOptions {
+  /** Tracked users that poll.excludeUsers keeps out of polling (the poller's `trackedUsers` counts them). */
+  excludedUsers?: number;
+  /** reconcile.healthWindowMinutes. */
+  windowMinutes?: number;
+  /** reconcile.renewalSilenceMs in minutes. */
+  renewalMinutes?: number;
+}
 
 /**
- * The health answer with ISO-8601 times; `excludedUsers` is how many tracked users poll.excludeUsers keeps out of
- * polling (the poller's `trackedUsers` counts them: a 1 000-user OpenIM with its admin user tracks 1 001).
+ * The health answer: ISO-8601 times, the webhook health summary, and how many tracked users are polled (a
+ * 1 000-user OpenIM with its admin user tracks 1 001 and polls 1 000).
  */
-export function healthToJson(h: DaemonHealth, excludedUsers = 0): HealthJson {
-  if (!h.poll.enabled) return h as HealthJson;
+export function healthToJson(h: DaemonHealth, opts: HealthJsonOptions = {}): HealthJson {
+  const webhooks = {
+    ...h.webhooks,
+    windowMinutes: opts.windowMinutes ?? 60,
+    summary: summarizeWebhookHealth(h.webhooks.entries, opts.renewalMinutes),
+  };
+  if (!h.poll.enabled) return { ...h, webhooks, poll: h.poll };
   const { guard, ...status } = h.poll;
-  const excluded = Math.min(excludedUsers, status.trackedUsers);
+  const excluded = Math.min(opts.excludedUsers ?? 0, status.trackedUsers);
   const poll = {
     ...withIsoTimes(status),
     excludedUsers: excluded,
     polledUsers: status.trackedUsers - excluded,
     guard: guard === null ? null : withIsoTimes(guard),
   };
-  return { ...h, poll };
+  return { ...h, webhooks, poll };
 }

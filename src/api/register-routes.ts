@@ -28,7 +28,13 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const r = ctx.health.ready();
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
   });
-  app.get('/v1/health', () => healthToJson(ctx.health.health(), ctx.store.countTrackedAmong(ctx.config.poll.excludeUsers)));
+  app.get('/v1/health', () =>
+    healthToJson(ctx.health.health(), {
+      excludedUsers: ctx.store.countTrackedAmong(ctx.config.poll.excludeUsers),
+      windowMinutes: ctx.config.reconcile.healthWindowMinutes,
+      renewalMinutes: Math.round(ctx.config.reconcile.renewalSilenceMs / 60_000),
+    }),
+  );
   registerOpsRoutes(app, ctx);
   registerMetricsRoute(app, ctx);
   registerStatsRoutes(app, ctx);

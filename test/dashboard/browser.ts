@@ -1,5 +1,6 @@
 /** Drives Debian's chromium through playwright-core for the dashboard tests (no downloaded browsers). */
 import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
@@ -10,7 +11,8 @@ export const HAS_CHROMIUM = existsSync(CHROMIUM_PATH);
 /** Appended to the describe title when the browser tests are skipped. */
 export const SKIP_REASON = HAS_CHROMIUM ? '' : ` (skipped: no chromium at ${CHROMIUM_PATH}; install it with \`apt-get install -y chromium\`)`;
 
-export const SCREENSHOT_DIR = join(process.cwd(), 'test-results', 'screenshots');
+/** Screenshots for a person to look at, outside the repository: SCREENSHOT_DIR, else a folder under the temp dir. */
+export const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR ?? join(tmpdir(), 'openim-presence-screenshots');
 
 const ARGS = [
   '--headless',

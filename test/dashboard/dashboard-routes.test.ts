@@ -35,7 +35,7 @@ describe('the dashboard files served by the daemon', () => {
     const css = await fetch(`${d.apiUrl}/dashboard/dashboard.css`);
     expect(css.status).toBe(200);
     expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
-    expect(await css.text()).toContain('.banner');
+    expect(await css.text()).toContain('.status-line');
     const js = await fetch(`${d.apiUrl}/dashboard/dashboard.js`);
     expect(js.status).toBe(200);
     expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');

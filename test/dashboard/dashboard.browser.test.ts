@@ -71,25 +71,24 @@ describe.skipIf(!HAS_CHROMIUM)(`the dashboard in a browser${SKIP_REASON}`, () =>
       d?.cleanupDir();
     });
 
-    it('turns the health banner from ok to degraded and shows the cause', async () => {
+    it('turns the status line from healthy to silent and shows the cause', async () => {
       const { page, errors } = await browser.newPage();
       await page.goto(d.apiUrl);
-      await page.locator('#health-status', { hasText: 'ok' }).waitFor(WAIT);
-      await expect.poll(() => page.locator('.webhook-card.state-healthy').count(), WAIT).toBeGreaterThan(0);
-      await expect.poll(() => page.locator('#health').getAttribute('class')).toContain('banner-ok');
+      await page.locator('#status-state', { hasText: 'healthy' }).waitFor(WAIT);
+      await expect.poll(() => page.locator('#webhook-rows td[data-field="state"][data-state="healthy"]').count(), WAIT).toBeGreaterThan(0);
+      expect(await page.locator('#status').getAttribute('class')).toContain('status-healthy');
       expect(await page.locator('#health-facts').innerText()).toMatch(/polling disabled/);
 
       // The poller learns every disconnect on Android; no offline webhook ever came.
       d.engine.correct([1, 2, 3, 4, 5, 6].map((i) => correction(`android-${i}`, 2, false)));
 
-      await page.locator('#health-status', { hasText: 'degraded' }).waitFor(WAIT);
-      const silent = page.locator('.webhook-card.state-silent');
-      await silent.first().waitFor(WAIT);
-      const text = await silent.first().innerText();
-      expect(text).toContain('offline webhooks · Android');
-      expect(text).toContain('no offline webhooks at all for Android');
-      expect(text).toContain('afterUserOffline.enable');
-      expect(await page.locator('#health').getAttribute('class')).toContain('banner-degraded');
+      await page.locator('#status-state', { hasText: 'silent' }).waitFor(WAIT);
+      expect(await page.locator('#status').getAttribute('class')).toContain('status-silent');
+      expect(await page.locator('#status-cause').innerText()).toContain('no offline webhook at all while users disconnect');
+      expect(await page.locator('#status-cause code').allTextContents()).toContain('afterUserOffline.enable');
+      expect(await page.locator('#status-affected').innerText()).toBe('silent offline on Android');
+      const cell = page.locator('#webhook-rows tr.health-row[data-platform-id="2"] td[data-command="offline"][data-field="state"]');
+      expect(await cell.getAttribute('data-state')).toBe('silent');
       // The charts follow the corrections the live feed reported.
       await page.locator('#chart-mismatches-summary', { hasText: '6 mismatches' }).waitFor(WAIT);
       await screenshot(page, 'health-silent', false);
@@ -360,7 +359,7 @@ describe.skipIf(!HAS_CHROMIUM)(`the dashboard in a browser${SKIP_REASON}`, () =>
       });
       await page.goto(d.apiUrl);
       await page.locator('#auth-panel').waitFor({ state: 'visible', ...WAIT });
-      expect(await page.locator('#health-status').textContent()).toBe('loading…');
+      expect(await page.locator('#status-state').textContent()).toBe('loading…');
 
       // A wrong token is refused and the prompt says so.
       await page.locator('#auth-token').fill('wrong-token-wrong-token');
@@ -370,14 +369,14 @@ describe.skipIf(!HAS_CHROMIUM)(`the dashboard in a browser${SKIP_REASON}`, () =>
       await page.locator('#auth-token').fill(TOKEN);
       await page.locator('#auth-form button[type="submit"]').click();
       await page.locator('#auth-panel').waitFor({ state: 'hidden', ...WAIT });
-      await expect.poll(() => page.locator('#health-status').textContent(), WAIT).not.toBe('loading…');
+      await expect.poll(() => page.locator('#status-state').textContent(), WAIT).not.toBe('loading…');
       await expect.poll(() => rowKinds(page), WAIT).not.toHaveLength(0);
       await expect.poll(() => page.locator('#live-status').getAttribute('class'), WAIT).toMatch(/^live-status (live|polling)$/);
 
       // Kept for the tab: a reload asks nothing and every request carries the token.
       const before = seen.length;
       await page.reload();
-      await expect.poll(() => page.locator('#health-status').textContent(), WAIT).not.toBe('loading…');
+      await expect.poll(() => page.locator('#status-state').textContent(), WAIT).not.toBe('loading…');
       await expect.poll(() => page.locator('#live-status').getAttribute('class'), WAIT).toMatch(/^live-status (live|polling)$/);
       expect(await page.locator('#auth-panel').isVisible()).toBe(false);
       const after = seen.slice(before);

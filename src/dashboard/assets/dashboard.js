@@ -289,9 +289,11 @@ function markUpdated() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Health banner
+// Health: one status line, the guard and API alerts, a few facts, and a compact table per platform × command
 
 const STATE_RANK = { silent: 3, degraded: 2, healthy: 1, unknown: 0 };
+const STATE_LABEL = { silent: 'silent', degraded: 'degraded', healthy: 'healthy', unknown: 'no data yet' };
+const webhookState = { expanded: new Set() };
 
 async function loadHealth() {
   let health;
@@ -306,42 +308,106 @@ async function loadHealth() {
   markUpdated();
 }
 
+/** Text with `code` spans (as the daemon's messages mark setting names) as nodes: the backticks are not shown. */
+function withCode(text) {
+  const parts = String(text ?? '').split('`');
+  return parts.map((p, i) => (i % 2 === 1 ? h('code', { text: p }) : p)).filter((p) => p !== '');
+}
+
 function fact(label, value, note, title) {
   return h('div', { class: 'fact', title }, h('span', { class: 'fact-label', text: label }), h('span', { class: 'fact-value' }, value), note ? h('span', { class: 'fact-note', text: note }) : null);
 }
 
 function renderHealthError(err) {
-  const banner = $('health');
-  banner.className = 'banner banner-failing';
-  $('health-status').textContent = 'unreachable';
-  $('health-facts').replaceChildren(fact('Daemon', 'cannot load /v1/health', errorText(err)));
-  $('health-guard').hidden = true;
-  $('health-webhooks').replaceChildren();
+  $('status').className = 'status-line status-failing';
+  $('status-state').textContent = 'unreachable';
+  $('status-headline').textContent = 'Cannot load /v1/health';
+  $('status-cause').textContent = errorText(err);
+  $('status-affected').hidden = true;
+  $('guard-banner').hidden = true;
+  $('api-banner').hidden = true;
 }
 
 function renderHealth(hl) {
-  const status = ['ok', 'degraded', 'failing'].includes(hl.status) ? hl.status : 'unknown';
-  $('health').className = `banner banner-${status}`;
-  $('health-status').textContent = status;
   $('head-seq').textContent = `stream head #${fmtCount(hl.stream?.headSeq ?? 0)}`;
+  const wh = hl.webhooks ?? { state: 'unknown', entries: [] };
+  renderStatusLine(wh);
+  renderGuard(hl.poll ?? { enabled: false });
+  renderApiBanner(hl.api);
+  renderFacts(hl);
+  renderWebhookTable(wh);
+}
 
+/** The worst webhook state, its cause once, and where. */
+function renderStatusLine(wh) {
+  const summary = wh.summary ?? { state: wh.state ?? 'unknown', headline: '', cause: '', affected: [] };
+  const state = STATE_RANK[summary.state] === undefined ? 'unknown' : summary.state;
+  $('status').className = `status-line status-${state}`;
+  $('status').dataset.state = state;
+  $('status-state').textContent = STATE_LABEL[state];
+  $('status-headline').textContent = summary.headline;
+  $('status-cause').replaceChildren(...withCode(summary.cause));
+  const affected = Array.isArray(summary.affected) ? summary.affected : [];
+  const line = $('status-affected');
+  if (affected.length === 0) {
+    line.hidden = true;
+    line.replaceChildren();
+  } else {
+    line.hidden = false;
+    line.replaceChildren(
+      ...affected.flatMap((g, i) => [
+        ...(i > 0 ? [' · '] : []),
+        h('span', { class: `affected state-${g.state}` }, h('strong', { text: `${g.state} ${g.command}` }), ` on ${g.platforms.join(', ')}`),
+      ]),
+    );
+  }
+}
+
+/** The mass-disagreement guard, while it holds: how many users, since and until when. */
+function renderGuard(poll) {
+  const box = $('guard-banner');
+  const guard = poll.enabled ? poll.guard : null;
+  if (!guard) {
+    box.hidden = true;
+    box.replaceChildren();
+    delete box.dataset.users;
+    return;
+  }
+  const until = toMs(guard.holdUntil);
+  const left = until === null ? null : until - Date.now();
+  const holdText =
+    until === null
+      ? 'until the disagreement has persisted for the hold period'
+      : left > 0
+        ? `until ${fmtTime(until)} (in ${fmtDuration(left)})`
+        : `until ${fmtTime(until)}: the hold is over, the next poll corrects whoever is still offline`;
+  box.hidden = false;
+  box.dataset.users = String(guard.readOffline);
+  box.replaceChildren(
+    h('strong', { class: 'alert-title', text: `Mass-disagreement guard holding ${fmtCount(guard.readOffline)} users ${holdText}` }),
+    h('span', {
+      text:
+        ` · ${fmtCount(guard.readOffline)} of ${fmtCount(guard.believedOnline)} believed-online users read offline at once, with no offline webhooks, since ${fmtTime(guard.since)}. ` +
+        'OpenIM is suspected (a slow or crashed gateway): nothing is corrected meanwhile; users still offline when the hold ends are corrected. ',
+    }),
+    h('span', { class: 'muted', text: `Mismatch #${guard.mismatchID} (suspect poll).` }),
+  );
+}
+
+function renderApiBanner(apiState) {
+  const box = $('api-banner');
+  if (apiState?.state !== 'failing') {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  box.replaceChildren(h('strong', { class: 'alert-title', text: 'OpenIM status API failing' }), h('span', { text: ` · ${apiState.message} No decision is made for the users concerned until it answers again.` }));
+}
+
+function renderFacts(hl) {
   const facts = [];
   const mode = hl.mode === 'shadow' ? 'shadow' : 'active';
-  facts.push(
-    fact(
-      'Mode',
-      pill(mode, mode === 'shadow' ? 'shadow' : 'webhook'),
-      mode === 'shadow' ? 'corrections are recorded as mismatches, not published' : 'corrections are published to the stream',
-    ),
-  );
-  const wh = hl.webhooks ?? { state: 'unknown', byCommand: {} };
-  facts.push(
-    fact(
-      'Webhooks',
-      h('span', {}, pill(wh.state, wh.state), ' '),
-      `online ${wh.byCommand?.online ?? 'unknown'} · offline ${wh.byCommand?.offline ?? 'unknown'}`,
-    ),
-  );
+  facts.push(fact('Mode', pill(mode, mode === 'shadow' ? 'shadow' : 'webhook'), mode === 'shadow' ? 'corrections are recorded as mismatches, not published' : 'corrections are published to the stream'));
   const poll = hl.poll ?? { enabled: false };
   if (poll.enabled) {
     const last = poll.lastCycleAt ?? null;
@@ -368,48 +434,6 @@ function renderHealth(hl) {
     ),
   );
   $('health-facts').replaceChildren(...facts);
-
-  const guardBox = $('health-guard');
-  const guard = poll.enabled ? poll.guard : null;
-  if (guard) {
-    guardBox.hidden = false;
-    guardBox.replaceChildren(
-      h('div', {
-        text:
-          `Mass-disagreement guard raised ${fmtAgo(guard.since)}: ${fmtCount(guard.readOffline)} of ${fmtCount(guard.believedOnline)} ` +
-          'believed-online users read offline with no offline webhooks.',
-      }),
-      h('div', {
-        class: 'muted',
-        text: `OpenIM is suspected (a slow or crashed gateway); nothing is corrected until the disagreement persists past the hold period. See mismatch #${guard.mismatchID}.`,
-      }),
-    );
-  } else {
-    guardBox.hidden = true;
-    guardBox.replaceChildren();
-  }
-
-  const entries = Array.isArray(wh.entries) ? [...wh.entries] : [];
-  entries.sort(
-    (a, b) => (STATE_RANK[b.state] ?? 0) - (STATE_RANK[a.state] ?? 0) || String(a.command).localeCompare(String(b.command)) || a.platformID - b.platformID,
-  );
-  // Unknown with transitions is "not enough transitions to judge": a card, with its message. Unknown without any
-  // is only listed.
-  const seen = (e) => e.byWebhook + e.byCorrection + e.receipts > 0;
-  const known = entries.filter((e) => e.state !== 'unknown' || seen(e));
-  const unknown = entries.filter((e) => e.state === 'unknown' && !seen(e));
-  const cards = known.map(webhookCard);
-  if (entries.length === 0) cards.push(h('p', { class: 'webhook-unknown', text: 'No webhook or correction seen in the health window yet.' }));
-  const grid = $('health-webhooks');
-  grid.replaceChildren(...cards);
-  if (unknown.length > 0) {
-    grid.append(
-      h('p', {
-        class: 'webhook-unknown',
-        text: `No transitions yet for: ${unknown.map((e) => `${e.command} · ${platformLabel(e.platformID, e.platform)}`).join(', ')}`,
-      }),
-    );
-  }
 }
 
 function platformLabel(platformID, platform) {
@@ -424,27 +448,88 @@ function polledUsersText(poll) {
   return `${fmtCount(polled)} users polled` + (excluded > 0 ? ` (${fmtCount(excluded)} more tracked but excluded by poll.excludeUsers)` : '');
 }
 
-function webhookCard(e) {
-  const stats = [
-    `${fmtCount(e.byWebhook)} transitions by webhook`,
-    `${fmtCount(e.byCorrection)} by correction`,
-    e.correctionShare === null || e.correctionShare === undefined ? null : `${Math.round(e.correctionShare * 100)}% corrected`,
-    `${fmtCount(e.receipts)} webhooks received (renewals included)`,
-    e.lateP99Ms === null || e.lateP99Ms === undefined ? null : `late p99 ${fmtDuration(e.lateP99Ms)}`,
-    e.silentRenewals ? `${fmtCount(e.silentRenewals)} silent renewals` : null,
-  ].filter(Boolean);
-  return h(
-    'div',
-    { class: `webhook-card state-${e.state}`, dataset: { command: String(e.command), platformId: String(e.platformID) } },
-    h(
+/** Whether an entry has anything to show: an unknown one with transitions is "too few to judge". */
+function entrySeen(e) {
+  return e.byWebhook + e.byCorrection + e.receipts + (e.silentRenewals ?? 0) > 0 || e.state !== 'unknown';
+}
+
+function stateCell(e, command) {
+  if (!e || !entrySeen(e)) return [h('td', { class: 'group-start muted', dataset: { command, field: 'state' }, text: '—' }), h('td', { class: 'num muted', text: '—' }), h('td', { class: 'num muted', text: '—' }), h('td', { class: 'num muted', text: '—' })];
+  const label = e.state === 'unknown' ? 'too few' : e.state;
+  const share = e.correctionShare === null || e.correctionShare === undefined ? '—' : `${Math.round(e.correctionShare * 100)} %`;
+  return [
+    h('td', { class: 'group-start', dataset: { command, field: 'state', state: e.state } }, pill(label, e.state, e.state === 'unknown' ? 'not enough transitions to judge' : undefined)),
+    h('td', { class: 'num', dataset: { command, field: 'byWebhook' }, text: fmtCount(e.byWebhook) }),
+    h('td', { class: 'num', dataset: { command, field: 'byCorrection' }, text: fmtCount(e.byCorrection) }),
+    h('td', { class: 'num', dataset: { command, field: 'share' }, text: share }),
+  ];
+}
+
+function renderWebhookTable(wh) {
+  const entries = Array.isArray(wh.entries) ? wh.entries : [];
+  const byPlatform = new Map();
+  for (const e of entries) {
+    if (!entrySeen(e)) continue;
+    const row = byPlatform.get(e.platformID) ?? { platformID: e.platformID, platform: e.platform, online: null, offline: null };
+    row[e.command] = e;
+    byPlatform.set(e.platformID, row);
+  }
+  const worst = (r) => Math.max(STATE_RANK[r.online?.state] ?? -1, STATE_RANK[r.offline?.state] ?? -1);
+  const rows = [...byPlatform.values()].sort((a, b) => worst(b) - worst(a) || a.platformID - b.platformID);
+  const out = [];
+  for (const r of rows) {
+    const id = String(r.platformID);
+    const expanded = webhookState.expanded.has(id);
+    const toggle = () => {
+      if (webhookState.expanded.has(id)) webhookState.expanded.delete(id);
+      else webhookState.expanded.add(id);
+      renderWebhookTable(wh);
+    };
+    out.push(
+      h(
+        'tr',
+        {
+          class: `health-row${expanded ? ' expanded' : ''}`,
+          dataset: { platformId: id, worst: ['unknown', 'healthy', 'degraded', 'silent'][Math.max(0, worst(r))] },
+          title: 'Click for the details',
+          attrs: { 'aria-expanded': expanded ? 'true' : 'false', tabindex: 0 },
+          on: { click: toggle, keydown: (ev) => (ev.key === 'Enter' || ev.key === ' ') && (ev.preventDefault(), toggle()) },
+        },
+        h('th', { scope: 'row', class: 'platform', text: platformLabel(r.platformID, r.platform) }),
+        ...stateCell(r.online, 'online'),
+        ...stateCell(r.offline, 'offline'),
+      ),
+    );
+    if (expanded) out.push(webhookDetail(r));
+  }
+  $('webhook-rows').replaceChildren(...out);
+  $('webhook-empty').hidden = rows.length > 0;
+  const windowMinutes = wh.windowMinutes;
+  $('webhook-window').textContent = windowMinutes ? `last ${windowMinutes} min` : '';
+  const quiet = entries.filter((e) => !entrySeen(e)).map((e) => `${e.command} · ${platformLabel(e.platformID, e.platform)}`);
+  $('webhook-note').textContent =
+    'Transitions are state changes, learned by webhook (OpenIM told us) or by correction (a poll found them); share = by correction / all. ' +
+    '"too few": under 5 corrections, not enough to judge. Click a platform for its messages and the webhooks received.' +
+    (quiet.length ? ` Nothing yet for: ${quiet.join(', ')}.` : '');
+}
+
+function webhookDetail(r) {
+  const part = (e, command) => {
+    if (!e || !entrySeen(e)) return h('div', { class: 'detail-part' }, h('h4', { text: `${command} webhooks` }), h('p', { class: 'muted', text: 'nothing seen in the window' }));
+    const stats = [
+      `${fmtCount(e.receipts)} webhooks received (transitions, renewals and duplicates)`,
+      e.lateP99Ms === null || e.lateP99Ms === undefined ? null : `late webhooks p50 ${fmtDuration(e.lateP50Ms)}, p99 ${fmtDuration(e.lateP99Ms)}`,
+      e.silentRenewals ? `${fmtCount(e.silentRenewals)} users online with no renewal webhook` : null,
+    ].filter(Boolean);
+    return h(
       'div',
-      { class: 'webhook-card-head' },
-      h('span', { class: 'webhook-card-title', text: `${e.command} webhooks · ${platformLabel(e.platformID, e.platform)}` }),
-      pill(e.state === 'unknown' ? 'too few to judge' : e.state, e.state),
-    ),
-    h('p', { class: 'webhook-msg', text: e.message }),
-    h('div', { class: 'webhook-stats', text: stats.join(' · ') }),
-  );
+      { class: `detail-part state-${e.state}`, dataset: { command } },
+      h('h4', {}, `${command} webhooks `, pill(e.state === 'unknown' ? 'too few to judge' : e.state, e.state)),
+      h('p', { class: 'webhook-msg' }, ...withCode(e.message)),
+      h('p', { class: 'muted small', text: stats.join(' · ') }),
+    );
+  };
+  return h('tr', { class: 'detail-row', dataset: { detailFor: String(r.platformID) } }, h('td', { colSpan: 9 }, h('div', { class: 'detail-parts' }, part(r.online, 'online'), part(r.offline, 'offline'))));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -574,7 +659,7 @@ function tickLabel(t, step) {
 
 function stackedBars({ width, t0, t1, bucketMs, series, buckets, empty, label }) {
   const W = width;
-  const H = 210;
+  const H = 180;
   const m = { l: 38, r: 10, t: 10, b: 24 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
@@ -630,7 +715,13 @@ function setupCharts() {
 // ---------------------------------------------------------------------------------------------------------------
 // Mismatch table
 
-const mismatchState = { rows: [], next: null, expanded: new Set() };
+// While the pointer is on the table, a row is open for review or an input in it has the focus, refreshes change
+// rows in place (status) but add none: new rows wait behind the "N new" button, so nothing moves under the pointer.
+const mismatchState = { rows: [], next: null, expanded: new Set(), pending: [], hover: false, forceNext: false };
+
+function mismatchesPaused() {
+  return mismatchState.hover || mismatchState.expanded.size > 0 || $('mismatch-table').contains(document.activeElement);
+}
 
 function mismatchQuery(limit, before) {
   const form = $('mismatch-filters');
@@ -644,8 +735,15 @@ function mismatchQuery(limit, before) {
   return params;
 }
 
-/** Loads the first page again (as many rows as are shown), or the next older page when `older`. */
-async function loadMismatches(older) {
+/**
+ * Loads the first page again (as many rows as are shown), or the next older page when `older`. A refresh while the
+ * table is paused (see mismatchesPaused) keeps the rows where they are; `force` (the "N new" button) applies it.
+ */
+async function loadMismatches(older, force = false) {
+  if (mismatchState.forceNext && !older) {
+    mismatchState.forceNext = false;
+    force = true;
+  }
   const shown = mismatchState.rows.length;
   const limit = older ? MISMATCH_PAGE : Math.min(500, Math.max(MISMATCH_PAGE, shown));
   const params = mismatchQuery(limit, older ? mismatchState.next : null);
@@ -660,9 +758,61 @@ async function loadMismatches(older) {
     return;
   }
   $('mismatch-error').hidden = true;
+  if (!older && !force && mismatchState.rows.length > 0 && mismatchesPaused()) {
+    const byId = new Map(page.mismatches.map((m) => [m.id, m]));
+    const newest = Math.max(...mismatchState.rows.map((m) => m.id));
+    mismatchState.rows = mismatchState.rows.map((m) => byId.get(m.id) ?? m);
+    mismatchState.pending = page.mismatches.filter((m) => m.id > newest);
+    updateMismatchRowsInPlace();
+    renderMismatchPause();
+    return;
+  }
   mismatchState.rows = older ? [...mismatchState.rows, ...page.mismatches] : page.mismatches;
   mismatchState.next = page.next;
+  if (!older) mismatchState.pending = [];
   renderMismatches();
+}
+
+/** Status and actions of the rows shown, changed where they are: no row is added, removed or moved. */
+function updateMismatchRowsInPlace() {
+  for (const m of mismatchState.rows) {
+    const tr = $('mismatch-rows').querySelector(`tr.mismatch-row[data-mismatch-id="${CSS.escape(String(m.id))}"]`);
+    if (!tr || tr.dataset.status === m.status) continue;
+    tr.replaceWith(mismatchRow(m, mismatchState.expanded.has(m.id)));
+  }
+}
+
+/**
+ * While the table is paused, what changes above it (health, charts, this section's head) must not move it either:
+ * the area above may grow but not shrink, and growth is scrolled away, so the rows stay where the pointer is.
+ */
+const tableAnchor = { top: null };
+
+function anchorMismatchTable() {
+  const wrap = $('mismatch-table').closest('.table-wrap');
+  const top = $('overview-top');
+  if (!mismatchesPaused() || currentView() !== 'overview') {
+    // The lock on the area above stays until the rows change anyway (renderMismatches), so leaving moves nothing.
+    tableAnchor.top = null;
+    return;
+  }
+  const now = wrap.getBoundingClientRect().top;
+  if (tableAnchor.top === null) {
+    tableAnchor.top = now;
+    top.style.minHeight = `${top.offsetHeight}px`;
+    return;
+  }
+  const shift = now - tableAnchor.top;
+  if (Math.abs(shift) >= 0.5) window.scrollBy(0, shift);
+}
+
+function renderMismatchPause() {
+  const n = mismatchState.pending.length;
+  const btn = $('mismatch-new');
+  btn.hidden = n === 0;
+  btn.textContent = n === 0 ? '' : `${fmtCount(n)} new ${n === 1 ? 'row' : 'rows'}: show`;
+  btn.dataset.count = String(n);
+  $('mismatch-paused').hidden = !(mismatchState.hover && n > 0);
 }
 
 function renderMismatches() {
@@ -678,6 +828,8 @@ function renderMismatches() {
   $('mismatch-more').hidden = mismatchState.next === null || mismatchState.next === undefined;
   const n = mismatchState.rows.length;
   $('mismatch-count').textContent = n === 0 ? '' : `${fmtCount(n)} shown${mismatchState.next ? ' (more older)' : ''}`;
+  if (!mismatchesPaused()) $('overview-top').style.minHeight = '';
+  renderMismatchPause();
 }
 
 function happenedBetween(m) {
@@ -694,6 +846,7 @@ function mismatchRow(m, expanded) {
     if (mismatchState.expanded.has(m.id)) mismatchState.expanded.delete(m.id);
     else mismatchState.expanded.add(m.id);
     renderMismatches();
+    anchorMismatchTable();
   };
   const actions = h('td', { class: 'actions' });
   if (m.status === 'open') actions.append(actionButton(m, 'ack', 'Ack', ''));
@@ -788,8 +941,35 @@ function setupMismatches() {
   const reload = () => {
     mismatchState.rows = [];
     mismatchState.next = null;
+    mismatchState.pending = [];
+    mismatchState.forceNext = true;
     run('mismatches', () => loadMismatches(false));
   };
+  const wrap = $('mismatch-table').closest('.table-wrap');
+  wrap.addEventListener('pointerenter', () => {
+    mismatchState.hover = true;
+    anchorMismatchTable();
+    renderMismatchPause();
+  });
+  // Leaving the table ends the pause: the held rows come with the next update (or at once with the button).
+  wrap.addEventListener('pointerleave', () => {
+    mismatchState.hover = false;
+    anchorMismatchTable();
+    renderMismatchPause();
+  });
+  // The operator scrolling is a new place to keep; a change of size above is not.
+  window.addEventListener('scroll', () => {
+    if (tableAnchor.top !== null) tableAnchor.top = wrap.getBoundingClientRect().top;
+  });
+  if (typeof ResizeObserver === 'function') {
+    const ro = new ResizeObserver(() => anchorMismatchTable());
+    ro.observe($('overview-top'));
+    ro.observe($('mismatches').querySelector('.section-head'));
+  }
+  $('mismatch-new').addEventListener('click', () => {
+    mismatchState.forceNext = true;
+    run('mismatches', () => loadMismatches(false));
+  });
   for (const el of form.querySelectorAll('select')) el.addEventListener('change', reload);
   let typing;
   $('filter-user').addEventListener('input', () => {
