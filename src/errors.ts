@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   OPR_ERR_BAD_REQUEST: 'An API request had an invalid parameter; the message names it and what is allowed (HTTP 400).',
   OPR_ERR_UNAUTHORIZED: 'An API request lacked a valid bearer token (HTTP 401).',
   OPR_ERR_NOT_FOUND: 'The requested API resource does not exist (HTTP 404).',
-  OPR_ERR_TOO_MANY_CONNECTIONS: 'The cap on concurrent stream connections was reached (HTTP 503).',
+  OPR_ERR_TOO_MANY_CONNECTIONS: 'The cap on concurrent stream connections (`api.maxSseConnections`), or on connections to the API with every one busy (`api.maxConnections`), was reached (HTTP 503 with `Retry-After`).',
   OPR_ERR_SIMULATOR: 'The built-in OpenIM simulator was given an invalid option or control command.',
 } as const;
 

@@ -66,7 +66,10 @@ const webhookSchema = z
     queueLimit: z.number().int().min(1).max(1_000_000).default(10_000).describe('Webhooks waiting for commit before new ones get 503.'),
     commitMaxDelayMs: z.number().int().min(0).max(1000).default(0).describe('Longest a webhook waits for its group commit to start; 0 commits on the next turn of the event loop, batching whatever arrived meanwhile.'),
     commitMaxBatch: z.number().int().min(1).max(10_000).default(500).describe('Most webhooks in one commit transaction.'),
-    maxConnections: z.number().int().min(1).max(1_000_000).default(1000).describe('Cap on open connections to the webhook listener; more are closed at once.'),
+    maxConnections: z.number().int().min(1).max(1_000_000).default(1000).describe('Cap on open connections to the webhook listener. At the cap a new connection closes the oldest one with no request in flight (idle or still sending its request); when every one has a request in flight, the new one is answered 503 with Retry-After.'),
+    headersTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A connection must send a complete request head within this long of opening (or of the first byte of its next request), or it is answered 408 and closed. OpenIM gives up on a webhook after 5 s (webhooks.yml timeout).'),
+    bodyTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A request body must arrive whole within this long of its head; a body that stalls or trickles is answered 408 and the connection closed.'),
+    keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A kept-alive connection with no request in flight is closed after this long.'),
     extraPlatforms: z.array(z.number().int().min(0).max(1_000_000)).max(100).default([]).describe("platformIDs accepted besides OpenIM's 1-11 (IOS … HarmonyOS), for a fork that adds platforms; a webhook with any other platformID is refused with 400."),
   })
   .describe('The listener OpenIM posts presence webhooks to.');
@@ -83,7 +86,10 @@ const apiSchema = z
     sseMaxBufferedBytes: z.number().int().min(16_384).max(268_435_456).default(4_194_304).describe('A subscriber whose unsent bytes exceed this is disconnected.'),
     maxPageSize: z.number().int().min(1).max(100_000).default(1000).describe('Largest `limit` accepted by paged endpoints.'),
     maxWaitSeconds: z.number().int().min(0).max(300).default(60).describe('Longest long-poll `wait` accepted by GET /v1/events.'),
-    maxConnections: z.number().int().min(1).max(1_000_000).default(2000).describe('Cap on open connections to the API server (SSE streams included); more are closed at once.'),
+    maxConnections: z.number().int().min(1).max(1_000_000).default(2000).describe('Cap on open connections to the API server (SSE streams included). At the cap a new connection closes the oldest one with no request in flight; when every one has a request in flight, the new one is answered 503 with Retry-After, except /healthz and /readyz, which are answered.'),
+    headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A connection must send a complete request head within this long of opening (or of the first byte of its next request), or it is answered 408 and closed.'),
+    bodyTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A request body must arrive whole within this long of its head; a body that stalls or trickles is answered 408 and the connection closed. Answers are not limited: SSE streams and long polls stay open.'),
+    keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A kept-alive connection with no request in flight is closed after this long.'),
   })
   .describe('The subscriber and operator API.');
 

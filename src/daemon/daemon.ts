@@ -4,7 +4,8 @@
  */
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, RequestListener, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { installApiErrorHandler } from '../api/http-errors.js';
@@ -15,9 +16,12 @@ import { PresenceEngine } from '../engine/presence-engine.js';
 import { GroupCommitter } from '../ingest/group-commit.js';
 import { registerWebhookRoutes } from '../ingest/webhook-routes.js';
 import { HealthService } from '../health/health-service.js';
+import type { ConnectionLimits } from '../http/connection-guard.js';
+import { ConnectionGuard } from '../http/connection-guard.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { createOpenImClient } from '../openim/openim-client.js';
 import { knownPlatformIDs } from '../openim/platforms.js';
+import { webhookErrorBody } from '../openim/webhook-schemas.js';
 import type { OpenImApi } from '../openim/types.js';
 import { PollPlanner } from '../poller/poll-planner.js';
 import { PollReconciler } from '../poller/poll-reconciler.js';
@@ -52,22 +56,25 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/**
- * Answers a request the HTTP parser rejects (bad bytes, headers too large) and closes the connection, saying so:
- * fastify's default answer has no `Connection: close`, so a keep-alive client sends its next request on a socket
- * that is then reset.
- */
-function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const [status, label] =
-    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
-  const body = JSON.stringify({ error: label, message: 'Client Error', statusCode: status });
-  socket.end(`HTTP/1.1 ${status} ${label}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+/** The connection limits of one listener's configuration section. */
+function limitsOf(c: Config['webhook'] | Config['api']): ConnectionLimits {
+  return { maxConnections: c.maxConnections, headersTimeoutMs: c.headersTimeoutMs, bodyTimeoutMs: c.bodyTimeoutMs, keepAliveTimeoutMs: c.keepAliveTimeoutMs };
 }
+
+/** The liveness and readiness probes: answered even over the API's connection cap. */
+function isProbe(req: IncomingMessage): boolean {
+  const path = (req.url ?? '').split('?')[0];
+  return path === '/healthz' || path === '/readyz';
+}
+
+const WEBHOOK_OVER_CAP = {
+  contentType: 'application/json; charset=utf-8',
+  body: webhookErrorBody('receiver at its connection limit (webhook.maxConnections), retry later'),
+};
+const API_OVER_CAP = {
+  contentType: 'application/json; charset=utf-8',
+  body: JSON.stringify({ error: { code: 'OPR_ERR_TOO_MANY_CONNECTIONS', message: 'the API is at its connection limit (api.maxConnections), retry later' } }),
+};
 
 /**
  * The end of the first-start warm-up: long enough for the rotation to poll every tracked user once (the coverage
@@ -186,15 +193,19 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     maxFailedCycles: config.poll.readyMaxFailedCycles,
     mode: config.mode,
   }, now);
+  // The listeners' connection guards, created with their servers below (read by /metrics on scrape).
+  const guards: { listener: 'webhook' | 'api' | 'shared'; guard: ConnectionGuard }[] = [];
   const metrics = createMetrics({
     bus,
     store,
     webhookHealth: () => health.webhookHealth(),
+    connections: () => guards.map((g) => ({ listener: g.listener, ...g.guard.stats() })),
     presence: { onlineUsers: () => engine.onlineUserCount(), keys: () => engine.keyCount(), heldOffline: () => engine.heldCount() },
     now,
   });
 
   const shared = config.webhook.host === config.api.host && config.webhook.port === config.api.port && config.api.port !== 0;
+  const isWebhookRequest = (url: string): boolean => url.startsWith(`/${pathSecret}`);
   const fastifyOptions = {
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -202,11 +213,31 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     bodyLimit: config.webhook.bodyLimitBytes,
     // Idle keep-alive sockets close at once; requests in flight are answered (their commits still run).
     forceCloseConnections: 'idle',
-    clientErrorHandler,
   } as const;
+  /** Fastify options that give an instance a server of its own, its connections held to `guard`'s limits. */
+  const guarded = (listener: 'webhook' | 'api' | 'shared', guard: ConnectionGuard): { serverFactory: (handler: RequestListener) => Server; clientErrorHandler: ConnectionGuard['clientError'] } => {
+    guards.push({ listener, guard });
+    return { serverFactory: (handler) => guard.createServer(handler), clientErrorHandler: guard.clientError };
+  };
+  let apiGuard: ConnectionGuard;
+  if (shared) {
+    // One server for both: the two caps add up; each timeout is the shorter of the two.
+    const w = limitsOf(config.webhook);
+    const a = limitsOf(config.api);
+    apiGuard = new ConnectionGuard({
+      maxConnections: w.maxConnections + a.maxConnections,
+      headersTimeoutMs: Math.min(w.headersTimeoutMs, a.headersTimeoutMs),
+      bodyTimeoutMs: Math.min(w.bodyTimeoutMs, a.bodyTimeoutMs),
+      keepAliveTimeoutMs: Math.min(w.keepAliveTimeoutMs, a.keepAliveTimeoutMs),
+      alwaysServe: isProbe,
+      overCapAnswer: (req) => (isWebhookRequest(req.url ?? '') ? WEBHOOK_OVER_CAP : API_OVER_CAP),
+    });
+  } else {
+    apiGuard = new ConnectionGuard({ ...limitsOf(config.api), alwaysServe: isProbe, overCapAnswer: () => API_OVER_CAP });
+  }
 
   // The API cuts its connections on close (SSE streams and long polls would otherwise hold shutdown).
-  const api = Fastify({ ...fastifyOptions, forceCloseConnections: shared ? 'idle' : true });
+  const api = Fastify({ ...fastifyOptions, ...guarded(shared ? 'shared' : 'api', apiGuard), forceCloseConnections: shared ? 'idle' : true });
   installApiErrorHandler(api);
   const closeHooks: (() => void | Promise<void>)[] = [];
   api.addHook('preClose', async () => {
@@ -215,20 +246,24 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   const push = new PushDispatcher({ ...deps.push, subscribers: config.subscribers, store, bus, log: log.child({ component: 'push' }), now });
   registerApiRoutes(api, { config, store, engine, bus, health, poller, metrics, log, now, push, onClose: (fn) => closeHooks.push(fn) });
 
-  const webhook = shared ? api : Fastify(fastifyOptions);
-  // Connections beyond the cap are closed as soon as they are accepted (net.Server maxConnections).
-  api.server.maxConnections = shared ? config.api.maxConnections + config.webhook.maxConnections : config.api.maxConnections;
-  if (!shared) webhook.server.maxConnections = config.webhook.maxConnections;
-  // Webhook requests in flight: on shutdown they are answered (after their commit) before sockets are closed.
+  const webhook = shared
+    ? api
+    : Fastify({ ...fastifyOptions, ...guarded('webhook', new ConnectionGuard({ ...limitsOf(config.webhook), overCapAnswer: () => WEBHOOK_OVER_CAP })) });
+  // Webhook requests in flight: on shutdown they are answered (after their commit) before sockets are closed. Counted
+  // down when the answer is finished or the connection is gone, whichever comes first.
   let webhooksInFlight = 0;
-  const isWebhookRequest = (url: string): boolean => url.startsWith(`/${pathSecret}`);
-  webhook.addHook('onRequest', (req, _reply, done) => {
-    if (isWebhookRequest(req.url)) webhooksInFlight++;
+  webhook.addHook('onRequest', (req, reply, done) => {
+    if (isWebhookRequest(req.url)) {
+      webhooksInFlight++;
+      reply.raw.once('close', () => webhooksInFlight--);
+    }
     done();
   });
-  webhook.addHook('onResponse', (req, _reply, done) => {
-    if (isWebhookRequest(req.url)) webhooksInFlight--;
-    done();
+  // A 404 closes the connection: a wrong path secret (answered before the body is read, like any unknown path) must
+  // not leave a declared body of any size to be read and thrown away. So does any refusal sent before its body came.
+  webhook.addHook('onSend', (req, reply, payload, done) => {
+    if (reply.statusCode === 404 || (reply.statusCode >= 400 && !req.raw.complete)) void reply.header('connection', 'close');
+    done(null, payload);
   });
   registerWebhookRoutes(webhook, {
     pathSecret,

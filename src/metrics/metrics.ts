@@ -8,6 +8,8 @@ import { MISMATCH_KINDS } from '../domain.js';
 import type { EventBus } from '../engine/event-bus.js';
 import type { WebhookHealth } from '../health/webhook-health.js';
 import { HEALTH_STATES } from '../health/webhook-health.js';
+import type { ConnectionStats } from '../http/connection-guard.js';
+import { CONNECTION_CLOSE_REASONS } from '../http/connection-guard.js';
 import { REJECT_REASONS } from '../ingest/webhook-routes.js';
 import { OTHER_PLATFORM_ID, platformName } from '../openim/platforms.js';
 import { isWebhookCommand, WEBHOOK_COMMANDS } from '../openim/webhook-schemas.js';
@@ -20,6 +22,8 @@ export interface MetricsContext {
   webhookHealth?: () => WebhookHealth[];
   /** Current presence sizes, read on scrape. */
   presence?: { onlineUsers(): number; keys(): number; heldOffline(): number };
+  /** The listeners' connection counts, read on scrape. */
+  connections?: () => (ConnectionStats & { listener: string })[];
   /** Also expose prom-client's process and Node.js metrics (`process_*`, `nodejs_*`). Default true. */
   defaultMetrics?: boolean;
   /** Webhook health is recomputed at most this often, in ms (it scans the health window). Default 10 000. */
@@ -237,6 +241,32 @@ export function createMetrics(ctx: MetricsContext): Metrics {
       registers,
       collect() {
         this.set(presence.heldOffline());
+      },
+    });
+  }
+  const connections = ctx.connections;
+  if (connections !== undefined) {
+    new Gauge({
+      name: 'opr_http_connections',
+      help: 'Open connections per listener (webhook, api; shared when they share a port), those accepted beyond the cap only to be answered 503 included.',
+      labelNames: ['listener'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of connections()) this.set({ listener: c.listener }, c.open);
+      },
+    });
+    new Counter({
+      name: 'opr_http_connections_closed_total',
+      help:
+        'Connections the listeners ended or requests they refused, by listener and reason: evicted (an idle connection closed for a new one at the cap), ' +
+        'headers_timeout, body_timeout (answered 408), over_cap (a request answered 503 with Retry-After), refused (closed beyond the reserve over the cap), ' +
+        'bad_request (a request the HTTP parser rejected).',
+      labelNames: ['listener', 'reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const c of connections()) for (const reason of CONNECTION_CLOSE_REASONS) this.inc({ listener: c.listener, reason }, c.closed[reason]);
       },
     });
   }
