@@ -69,7 +69,7 @@ const webhookSchema = z
     maxConnections: z.number().int().min(1).max(1_000_000).default(1000).describe('Cap on open connections to the webhook listener. At the cap a new connection closes the oldest one with no request in flight (idle or still sending its request); when every one has a request in flight, the new one is answered 503 with Retry-After.'),
     headersTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A connection must send a complete request head within this long of opening (or of the first byte of its next request), or it is answered 408 and closed. OpenIM gives up on a webhook after 5 s (webhooks.yml timeout).'),
     bodyTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A request body must arrive whole within this long of its head; a body that stalls or trickles is answered 408 and the connection closed.'),
-    keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A kept-alive connection with no request in flight is closed after this long.'),
+    keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A kept-alive connection with no request in flight is closed after this long (clients are told so in Keep-Alive: timeout; node allows one second more).'),
     extraPlatforms: z.array(z.number().int().min(0).max(1_000_000)).max(100).default([]).describe("platformIDs accepted besides OpenIM's 1-11 (IOS … HarmonyOS), for a fork that adds platforms; a webhook with any other platformID is refused with 400."),
   })
   .describe('The listener OpenIM posts presence webhooks to.');
@@ -89,7 +89,7 @@ const apiSchema = z
     maxConnections: z.number().int().min(1).max(1_000_000).default(2000).describe('Cap on open connections to the API server (SSE streams included). At the cap a new connection closes the oldest one with no request in flight; when every one has a request in flight, the new one is answered 503 with Retry-After, except /healthz and /readyz, which are answered.'),
     headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A connection must send a complete request head within this long of opening (or of the first byte of its next request), or it is answered 408 and closed.'),
     bodyTimeoutMs: z.number().int().min(100).max(600_000).default(10_000).describe('A request body must arrive whole within this long of its head; a body that stalls or trickles is answered 408 and the connection closed. Answers are not limited: SSE streams and long polls stay open.'),
-    keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A kept-alive connection with no request in flight is closed after this long.'),
+    keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000).describe('A kept-alive connection with no request in flight is closed after this long (clients are told so in Keep-Alive: timeout; node allows one second more).'),
   })
   .describe('The subscriber and operator API.');
 

@@ -104,6 +104,16 @@ describe('slow clients', () => {
     expect(d.store.countReceipts()).toBe(0);
   }, 30_000);
 
+  it('closes a kept-alive connection with nothing in flight after keepAliveTimeoutMs (plus node\'s second)', async () => {
+    const d = await daemon({ api: { keepAliveTimeoutMs: 500 } });
+    const r = await rawExchange(portOf(d.apiUrl), 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', { forMs: 500 + 1000 + SLACK_MS + 2000 });
+    const keepAlive = /keep-alive: timeout=(\d+)/i.exec(r.received)?.[1];
+    console.log(`[slow/keep-alive] answers=${statusCodes(r.received).join(',')} keepAliveHeader=timeout=${keepAlive} closedAfterMs=${r.closedAfterMs} (timeout 500)`);
+    expect(statusCodes(r.received)).toEqual([200]);
+    expect(r.closedAfterMs).not.toBeNull();
+    expect(r.closedAfterMs!).toBeLessThanOrEqual(500 + 1000 + SLACK_MS);
+  }, 30_000);
+
   it('never cuts an SSE stream or a long poll, however short the API timeouts', async () => {
     const d = await daemon({ api: { headersTimeoutMs: 300, bodyTimeoutMs: 300, keepAliveTimeoutMs: 300, sseHeartbeatSeconds: 1 } });
     const sse = await openSse(`${d.apiUrl}/v1/events`);
