@@ -98,6 +98,10 @@ interface Sweep {
   ambiguous: { userID: string; platformID: number }[];
   /** Disagreements this cycle opened for users read wholly offline: suspect reads if the guard holds at its end. */
   openedWholeOffline: PendingDisagreement[];
+  /** Ambiguous held offlines of users read wholly offline: applied at the end of the cycle unless the guard holds. */
+  wholeOfflinePairs: { userID: string; platformID: number; pollAt: number }[];
+  /** Set once the guard has judged the whole cycle and does not hold: what is judged from then on applies at once. */
+  guardCleared: boolean;
 }
 
 /** What judging one page decided, applied to the engine in one step per kind. */
@@ -114,7 +118,7 @@ function emptyStats(): CycleStats {
 }
 
 function startSweep(startedAt: number, runID: number): Sweep {
-  return { startedAt, runID, stats: emptyStats(), believedOnline: 0, suspects: [], confirmUsers: new Set(), ambiguous: [], openedWholeOffline: [] };
+  return { startedAt, runID, stats: emptyStats(), believedOnline: 0, suspects: [], confirmUsers: new Set(), ambiguous: [], openedWholeOffline: [], wholeOfflinePairs: [], guardCleared: false };
 }
 
 function emptyDecisions(): PageDecisions {
@@ -268,12 +272,13 @@ export class PollReconciler {
 
   /**
    * An offline webhook explains why a believed-online user reads wholly offline: every online key of the user has a
-   * held offline, or an offline webhook within the grace window. A recent online webhook explains nothing.
+   * held offline, or an offline webhook within the grace window. A recent online webhook explains nothing, nor does
+   * an ambiguous online+offline pair (the poll is what decides that one, and a slow gateway's read must not).
    */
   private offlineExplained(userID: string, pollAt: number): boolean {
     for (const platformID of this.engine.platformIDsOf(userID)) {
       const k = this.engine.key(userID, platformID);
-      if (k === undefined || !k.online || k.pendingOffline !== null) continue;
+      if (k === undefined || !k.online || (k.pendingOffline !== null && k.pendingOffline.ambiguous !== true)) continue;
       const recentOffline = k.lastWebhookAt !== null && k.lastWebhookAt >= pollAt - this.opts.graceMs && k.lastWebhookAt !== k.lastOnlineWebhookAt;
       if (!recentOffline) return false;
     }
@@ -318,8 +323,11 @@ export class PollReconciler {
     if (hold) {
       sweep.stats.guarded += suspects.length;
       for (const pending of sweep.openedWholeOffline) pending.suspectRead = true;
+      this.extendAmbiguousHolds([...suspects.map((s) => ({ userID: s.status.userID, pollAt: s.pollAt })), ...sweep.wholeOfflinePairs]);
       return;
     }
+    sweep.guardCleared = true;
+    this.engine.applyHeldOfflines(sweep.wholeOfflinePairs);
     for (let i = 0; i < suspects.length; i += JUDGE_CHUNK) {
       if (i > 0) await yieldToEventLoop();
       if (this.closed) return;
@@ -328,6 +336,22 @@ export class PollReconciler {
       for (let j = i; j < end; j++) this.judgeStatus(suspects[j]!.status, suspects[j]!.pollAt, sweep, decisions);
       this.applyDecisions(decisions);
     }
+  }
+
+  /**
+   * Ambiguous online+offline pairs of held users wait for a poll the guard trusts: their hold is extended past this
+   * read, so it does not run out (leaving the key online) while the live view cannot be believed.
+   */
+  private extendAmbiguousHolds(users: readonly { userID: string; pollAt: number }[]): void {
+    const extended: KeyState[] = [];
+    for (const { userID, pollAt } of users) {
+      for (const k of this.engine.keysOfUser(userID)) {
+        const held = k.pendingOffline;
+        const dueAt = pollAt + this.opts.ambiguousHoldMs;
+        if (held?.ambiguous === true && held.dueAt < dueAt) extended.push({ ...k, pendingOffline: { ...held, dueAt } });
+      }
+    }
+    this.engine.saveKeyStates(extended);
   }
 
   /** Records poll observations in one transaction: one commit for all of them, not one each. */
@@ -390,7 +414,9 @@ export class PollReconciler {
         decisions.changed.push(v.state);
         break;
       case 'apply-held-offline':
-        decisions.confirmedOfflines.push({ userID: s.userID, platformID });
+        // The user reads wholly offline: that read may be a slow gateway's, so the guard has its say first.
+        if (!s.online && !sweep.guardCleared) sweep.wholeOfflinePairs.push({ userID: s.userID, platformID, pollAt });
+        else decisions.confirmedOfflines.push({ userID: s.userID, platformID });
         break;
       case 'disagree': {
         const id = keyOf(s.userID, platformID);

@@ -20,6 +20,7 @@ const timingArb = fc
     pageSize: fc.integer({ min: 3, max: 30 }),
     pagesInFlight: fc.integer({ min: 1, max: 4 }),
     webhookShare: fc.double({ min: 0, max: 0.95, noNaN: true }),
+    pairShare: fc.constantFrom(0, 0.1, 0.3),
   })
   .map((t) => {
     const intervalMs = t.intervalS * 1000;
@@ -45,6 +46,7 @@ const timingArb = fc
       pagesInFlight: t.pagesInFlight,
       webhookDelayMs: [0, Math.floor(confirmDelayMs * t.webhookShare)],
       loss: 0,
+      pairShare: t.pairShare,
       massGuardShare: 0.2,
       massGuardMinUsers: 3,
       massGuardHoldMs: 60_000,

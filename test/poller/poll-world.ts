@@ -32,6 +32,11 @@ export interface WorldConfig {
   /** Webhooks arrive after a delay drawn from [min, max]; per key they keep their order. */
   webhookDelayMs: readonly [number, number];
   loss: number;
+  /**
+   * Share of changes that send OpenIM's online+offline pair of one seq instead (one of two connections on a platform
+   * closed, or a connection opened and closed within one flush): ambiguous until a poll decides.
+   */
+  pairShare?: number;
   massGuardShare: number;
   massGuardMinUsers: number;
   massGuardHoldMs: number;
@@ -109,7 +114,9 @@ export async function runWorld(c: WorldConfig): Promise<WorldResult> {
 
   const store = new SqliteStore({ path: ':memory:' });
   const log = pino({ level: 'silent' });
-  const reconcile = { settleMs: c.settleMs, graceMs: c.graceMs, lateWindowMs: 300_000, ambiguousHoldMs: Math.max(c.settleMs, 2 * c.intervalMs + c.confirmDelayMs) };
+  // As the daemon sets it: a skipped cycle and a slow answer still leave time for a poll to decide a pair.
+  const ambiguousHoldMs = Math.max(c.settleMs, 3 * c.intervalMs + c.confirmDelayMs + 2 * c.latencyMs[1]);
+  const reconcile = { settleMs: c.settleMs, graceMs: c.graceMs, lateWindowMs: 300_000, ambiguousHoldMs };
   const clock = (): number => now;
   const engine = new PresenceEngine(store, new EventBus(), { ...reconcile, mode: 'active' }, log, clock);
 
@@ -158,41 +165,68 @@ export async function runWorld(c: WorldConfig): Promise<WorldResult> {
   const lastDelivery = new Map<string, number>();
   let transitions = 0;
   let webhooksLost = 0;
-  const change = (userID: string, platformID: number, online: boolean): void => {
+  const record = (userID: string, platformID: number, online: boolean, time: number): void => {
     let set = truth.get(userID);
     if (!set) truth.set(userID, (set = new Set()));
-    if (set.has(platformID) === online) return;
     if (online) set.add(platformID);
     else set.delete(platformID);
     const key = `${userID}:${platformID}`;
     let h = history.get(key);
     if (!h) history.set(key, (h = []));
-    h.push({ at: now, online });
+    h.push({ at: time, online });
     transitions++;
+  };
+  /** Sends the webhooks of one change (one batch of one seq), unless lost. */
+  const send = (userID: string, platformID: number, commands: readonly ('online' | 'offline')[]): void => {
+    const key = `${userID}:${platformID}`;
     const seq = now;
     if (random() < c.loss) {
-      webhooksLost++;
+      webhooksLost += commands.length;
       return;
     }
     const deliverAt = Math.max(now + between(c.webhookDelayMs), (lastDelivery.get(key) ?? 0) + 1);
     lastDelivery.set(key, deliverAt);
     at(deliverAt, () => {
-      const callbackCommand = online ? 'callbackAfterUserOnlineCommand' : 'callbackAfterUserOfflineCommand';
-      const body = { callbackCommand, operationID: `op_${order}`, platformID, platform: 'x', userID, seq, isAppBackground: false, connID: '' } as const;
-      engine.ingest([{ webhook: body, body: JSON.stringify(body), receivedAt: now, remoteAddress: '127.0.0.1' }]);
+      engine.ingest(
+        commands.map((cmd) => {
+          const callbackCommand = cmd === 'online' ? 'callbackAfterUserOnlineCommand' : 'callbackAfterUserOfflineCommand';
+          const body = { callbackCommand, operationID: `op_${order}`, platformID, platform: 'x', userID, seq, isAppBackground: false, connID: '' } as const;
+          return { webhook: body, body: JSON.stringify(body), receivedAt: now, remoteAddress: '127.0.0.1' };
+        }),
+      );
       at(now + c.settleMs, () => engine.settleDue());
+      at(now + ambiguousHoldMs, () => engine.settleDue());
     });
+  };
+  const change = (userID: string, platformID: number): void => {
+    const online = !(truth.get(userID)?.has(platformID) ?? false);
+    if (random() < (c.pairShare ?? 0)) {
+      // Online then offline of one seq: a second connection closed (the key stays online), or a flap (it ends offline).
+      if (online) {
+        record(userID, platformID, true, now);
+        record(userID, platformID, false, now + 1);
+      }
+      send(userID, platformID, ['online', 'offline']);
+      return;
+    }
+    record(userID, platformID, online, now);
+    send(userID, platformID, [online ? 'online' : 'offline']);
   };
 
   const anchors = c.stall ? userIDs.filter((u) => gatewayOf(u) === c.stall!.gateway).slice(0, c.anchors ?? 0) : [];
   const churning = userIDs.filter((u) => !anchors.includes(u));
-  for (const u of anchors) at(START + 1 + Number(u.slice(1)), () => change(u, 1, true));
+  for (const u of anchors) {
+    at(START + 1 + Number(u.slice(1)), () => {
+      record(u, 1, true, now);
+      send(u, 1, ['online']);
+    });
+  }
   const end = START + c.durationMs;
   for (const u of churning) {
     let t = START + Math.floor(random() * c.changeEveryMs);
     while (t < end) {
       const platformID = PLATFORMS[Math.floor(random() * PLATFORMS.length)]!;
-      at(t, () => change(u, platformID, !(truth.get(u)?.has(platformID) ?? false)));
+      at(t, () => change(u, platformID));
       t += 1 + Math.floor(-Math.log(1 - random()) * c.changeEveryMs);
     }
   }
