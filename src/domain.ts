@@ -1,4 +1,4 @@
-/** Shared vocabulary of the presence stream (design §3, §4). Closed sets are `as const` arrays. */
+/** Shared vocabulary of the presence stream (docs/architecture.md, presence model and event stream contract). Closed sets are `as const` arrays. */
 
 export const EVENT_TYPES = ['presence.online', 'presence.offline'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -1,5 +1,5 @@
 /**
- * `npm run bench` (= node dist/bench/run-bench.js): runs the benchmarks of design §9, prints a Markdown table of every
+ * `npm run bench` (= node dist/bench/run-bench.js): runs the benchmarks of docs/architecture.md (measures), prints a Markdown table of every
  * figure beside its baseline or target, and writes the same figures as JSON.
  *
  *   npm run bench                          full suite (≤ 10 min on 2 cores)

@@ -1,5 +1,5 @@
 /**
- * Webhook health per command and platform (design §3): from the share of transitions first learned by webhook vs
+ * Webhook health per command and platform (docs/architecture.md, webhook health): from the share of transitions first learned by webhook vs
  * by correction, late-webhook delays and renewal heartbeats. Pure: the caller gathers the counts.
  */
 import { OTHER_PLATFORM_ID, platformName } from '../openim/platforms.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { PlatformConnections, StatusForm, UserOnlineStatus } from './types.js';
 
 /**
- * Shapes of OpenIM's status API (contract §2): the envelope every route answers with, each route's request body and
+ * Shapes of OpenIM's status API (docs/openim-contract.md, the status API): the envelope every route answers with, each route's request body and
  * each route's `data`. Lists the protocol leaves empty come back as `null`, so every list here accepts `null`.
  *
  * The envelope and the small routes use zod. The entries of `get_users_online_status` (up to 100 000 per poll) are
@@ -26,7 +26,7 @@ export function isTokenErrorCode(errCode: number): boolean {
   return errCode >= 1501 && errCode <= 1507;
 }
 
-/** errCodes with a fixed meaning in the protocol (contract §2.5). */
+/** errCodes with a fixed meaning in the protocol (docs/openim-contract.md, error codes). */
 export const OPENIM_ERR = {
   args: 1001,
   noPermission: 1002,

@@ -1,4 +1,4 @@
-/** OpenIM platform IDs and their exact names (contract §4). Unknown IDs map to `""`. */
+/** OpenIM platform IDs and their exact names (docs/openim-contract.md, platform IDs). Unknown IDs map to `""`. */
 export const PLATFORMS = {
   1: 'IOS',
   2: 'Android',

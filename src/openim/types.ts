@@ -1,5 +1,5 @@
 /**
- * The narrow interface the daemon needs from OpenIM's API (contract §2). The axios client implements it;
+ * The narrow interface the daemon needs from OpenIM's API (docs/openim-contract.md, the status API). The axios client implements it;
  * tests and the poller depend on this type only.
  */
 export interface PlatformConnections {

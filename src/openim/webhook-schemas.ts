@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The three presence commands OpenIM's msggateway can send (contract §1.1). */
+/** The three presence commands OpenIM's msggateway can send (docs/openim-contract.md, commands). */
 export const WEBHOOK_COMMANDS = [
   'callbackAfterUserOnlineCommand',
   'callbackAfterUserOfflineCommand',
@@ -72,7 +72,7 @@ export type OfflineWebhook = z.infer<typeof offlineWebhookSchema>;
 export type KickOffWebhook = z.infer<typeof kickOffWebhookSchema>;
 export type PresenceWebhook = OnlineWebhook | OfflineWebhook | KickOffWebhook;
 
-/** The reply OpenIM expects from a webhook receiver (contract §1.3). */
+/** The reply OpenIM expects from a webhook receiver (docs/openim-contract.md, the reply). */
 export const WEBHOOK_SUCCESS_BODY = '{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}';
 
 export function webhookErrorBody(errMsg: string, errCode = 1001): string {

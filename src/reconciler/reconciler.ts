@@ -1,6 +1,6 @@
 /**
  * The reconciler: pure functions of (key state, observation, options) → (new key state, decision).
- * No I/O, no clock: callers pass the times. Rules are those of design §3; the numbers in comments refer to them.
+ * No I/O, no clock: callers pass the times. Rules are those of docs/architecture.md (reconciliation rules); the numbers in comments refer to them.
  */
 import type { KeyState } from '../domain.js';
 
@@ -104,7 +104,7 @@ export function applyWebhook(prev: KeyState | undefined, wh: WebhookObservation,
   // Offline (or kick-off).
   const held = base.pendingOffline;
   if (!base.online || (held !== null && held.ambiguous !== true)) return { effect: 'heartbeat', state };
-  // Contract §1.4.7: one of two connections on a platform closed, sent as online(p) then offline(p) from one batch
+  // docs/openim-contract.md, online+offline pairs: one of two connections on a platform closed, sent as online(p) then offline(p) from one batch
   // (same seq). Arriving in that order, the online came first: the pair leaves the key online.
   if (
     base.lastOnlineWebhookAt !== null &&

@@ -9,7 +9,7 @@ import type { SimClock, SimTimer } from './sim-clock.js';
 import { WebhookQueue, WebhookTarget } from './webhook-queue.js';
 import type { WebhookTask } from './webhook-queue.js';
 
-/** States are flushed every second (contract §1.4.2). */
+/** States are flushed every second (docs/openim-contract.md, how the gateway produces them). */
 export const FLUSH_INTERVAL_MS = 1000;
 /** Shards of the presence loop, each with its own batch buffer and channel. */
 export const STATE_SHARDS = 4;

@@ -23,7 +23,7 @@ export const OFFLINE_COMMAND = 'callbackAfterUserOfflineCommand';
 export type PresenceCommand = typeof ONLINE_COMMAND | typeof OFFLINE_COMMAND;
 
 /**
- * The body of an `afterUserOnline` webhook: compact JSON in Go struct field order, ending in `\n` (contract §1.2).
+ * The body of an `afterUserOnline` webhook: compact JSON in Go struct field order, ending in `\n` (docs/openim-contract.md, bodies).
  */
 export function onlineWebhookBody(
   operationID: string,

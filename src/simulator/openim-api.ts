@@ -4,7 +4,7 @@ import { connectionID, connectionToken } from './tokens.js';
 import type { IssuedToken } from './tokens.js';
 
 /**
- * OpenIM's HTTP API as the simulator serves it (contract §2): `POST` + JSON, headers `operationID` and `token`,
+ * OpenIM's HTTP API as the simulator serves it (docs/openim-contract.md, the status API): `POST` + JSON, headers `operationID` and `token`,
  * the envelope `{"errCode":0,"errMsg":"","errDlt":"","data":…}`, HTTP 200 for business errors, `data` left out on
  * errors, `null` for empty lists.
  */

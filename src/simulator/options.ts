@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { OprError } from '../errors.js';
 
-/** OpenIM behaviours the simulator can play (contract §5). */
+/** OpenIM behaviours the simulator can play (docs/openim-contract.md, versions). */
 export const OPENIM_VERSIONS = ['3.8.0', '3.8.1', '3.8.3'] as const;
 export type OpenImVersion = (typeof OPENIM_VERSIONS)[number];
 

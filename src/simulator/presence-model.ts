@@ -34,7 +34,7 @@ export interface PresenceTruth {
   gateways: number[];
 }
 
-/** Redis expiry of an online entry: last push + 30 min (contract §3). */
+/** Redis expiry of an online entry: last push + 30 min (docs/openim-contract.md, where presence lives inside OpenIM). */
 export const REDIS_ONLINE_EXPIRE_SECONDS = 30 * 60;
 
 export class PresenceModel {

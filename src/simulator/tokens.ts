@@ -21,7 +21,7 @@ export type TokenCheck =
   | { ok: true; token: IssuedToken }
   | { ok: false; errCode: TokenErrorCode; errMsg: string; errDlt: string };
 
-/** OpenIM's token error codes (contract §2.5). */
+/** OpenIM's token error codes (docs/openim-contract.md, error codes). */
 export const TOKEN_ERRORS = {
   1501: 'TokenExpiredError',
   1502: 'TokenInvalidError',

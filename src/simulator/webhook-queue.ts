@@ -14,7 +14,7 @@ export interface WebhookTask {
   generation: number;
 }
 
-/** OpenIM's webhook queue per gateway: 2 workers and 100 slots (contract §1.4). */
+/** OpenIM's webhook queue per gateway: 2 workers and 100 slots (docs/openim-contract.md, how the gateway produces them). */
 export const WEBHOOK_QUEUE_WORKERS = 2;
 export const WEBHOOK_QUEUE_SLOTS = 100;
 /** How long a push that finds the queue full waits before the webhook is dropped. */

@@ -1,5 +1,5 @@
 /**
- * Durability of the webhook acknowledgement and of the event log (design §4): a daemon killed with SIGKILL in the
+ * Durability of the webhook acknowledgement and of the event log (docs/architecture.md, durability): a daemon killed with SIGKILL in the
  * middle of a burst loses no webhook it answered 200 to, and its event log stays gap-free and never reuses a seq
  * after a restart. Also: a graceful close answers and stores what is in flight.
  */

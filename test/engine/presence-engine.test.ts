@@ -296,7 +296,7 @@ describe('the presence engine', () => {
       });
 
       // Blocked on src/engine/presence-engine.ts: markLate() runs after the ingest transaction, so the receipt and
-      // the mismatch update are not one unit of work (design §4). A failure (or a crash) between the two leaves a
+      // the mismatch update are not one unit of work (docs/architecture.md, invariants). A failure (or a crash) between the two leaves a
       // receipt whose effect is 'late' next to a mismatch that never became late.
       it('commits the late mark in the same transaction as the receipt', () => {
         now = T0 + 15_000;

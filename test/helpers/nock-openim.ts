@@ -1,5 +1,5 @@
 /**
- * Every use of nock in the test suite lives here: small functions that stand in for openim-api routes (contract §2)
+ * Every use of nock in the test suite lives here: small functions that stand in for openim-api routes (docs/openim-contract.md, the status API)
  * and record what the client sent. Tests call `useNock()` once per file; mocks are cleared after each test.
  */
 import nock from 'nock';

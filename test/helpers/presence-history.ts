@@ -1,5 +1,5 @@
 /**
- * A model of true presence and of how OpenIM 3.8.x turns it into webhooks (contract §1.4), for property tests.
+ * A model of true presence and of how OpenIM 3.8.x turns it into webhooks (docs/openim-contract.md, how the gateway produces them), for property tests.
  *
  * Truth: per (user, platform, gateway), a number of open connections. A key (user, platform) is online while any
  * gateway holds a connection for it. Every connection change on a gateway becomes one state
@@ -11,7 +11,7 @@
  * Delivery: each webhook arrives after a random delay below `reorderWindowMs`, so webhooks sent within that window
  * of each other may arrive in either order (the two workers of OpenIM's queue).
  *
- * One limit is built into the histories, because webhooks alone cannot resolve it (design §3 rule 2: an online in
+ * One limit is built into the histories, because webhooks alone cannot resolve it (docs/architecture.md, rule 2: an online in
  * the settle window cancels a held offline whatever its seq): the last connection of a key never closes within
  * `reorderWindowMs` after an online webhook for that key was sent. Otherwise the offline could overtake that online,
  * and only a poll can tell which came last.
@@ -116,7 +116,7 @@ export function renderHistory(actions: readonly HistoryAction[], start: number, 
     conns.set(`${u}|${p}|${g}`, at(u, p, g) - 1);
     emit(g, t, u, platformsOn(u, g), [p], a.kick);
     if (!isLastConnection && at(u, p, g) === 0) {
-      // Another gateway still holds the key and re-announces it about a second later (contract §1.4.7).
+      // Another gateway still holds the key and re-announces it about a second later (docs/openim-contract.md, online+offline pairs).
       emit(1 - g, t + a.healDelayMs, u, [p], [], false);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The webhook listener over real loopback HTTP (contract §1): what OpenIM sends is accepted with the exact reply it
+ * The webhook listener over real loopback HTTP (docs/openim-contract.md, presence webhooks): what OpenIM sends is accepted with the exact reply it
  * expects, and every refusal is OpenIM-shaped and leaves the database untouched.
  */
 import { afterEach, describe, expect, it } from 'vitest';

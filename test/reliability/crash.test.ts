@@ -342,7 +342,7 @@ describe('when the daemon is killed with SIGKILL at random moments', () => {
     await checkAfterRestart(h, oldHead, 'after the last restart');
     // Replaying the stream converges once churn stops: no key online that is not, and every key the live view shows
     // is online. A platform a user holds only on a second gateway is invisible to the live view (it shows the first
-    // gateway's connections only, contract §2.2); with every webhook lost nothing can reveal it: counted, not failed.
+    // gateway's connections only, docs/openim-contract.md, the live view); with every webhook lost nothing can reveal it: counted, not failed.
     sim.pauseWorkload();
     await sim.quiesce({ timeoutMs: 10_000 });
     let problems: string[] = [];

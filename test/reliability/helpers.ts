@@ -403,7 +403,7 @@ export function secs(ms: number): string {
 /**
  * Compares the keys a daemon believes online with the simulator: `problems` lists keys online that are not (false
  * online) and keys the live view shows that are not online (missed). A platform a user holds only on a second
- * gateway is invisible to the live view (it reports the first gateway's connections only, contract §2.2): when its
+ * gateway is invisible to the live view (it reports the first gateway's connections only, docs/openim-contract.md, the live view): when its
  * webhook was lost, nothing the daemon polls can reveal it; those are counted in `invisible`, not as problems.
  */
 export function compareWithOpenIm(

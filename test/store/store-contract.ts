@@ -1,5 +1,5 @@
 /**
- * The contract every Store backend must meet (design §7, §10.3). A backend's test file calls
+ * The contract every Store backend must meet (docs/architecture.md, durability). A backend's test file calls
  * `runStoreContract(name, factory)`; the factory gives a fresh, empty store per test.
  */
 import { statSync } from 'node:fs';
