@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { correctionRole } from './correction-bench.js';
-import { bareRole, daemonRole } from './roles.js';
+import { bareRole, daemonRole, durableBareRole } from './roles.js';
 import { EldMonitor } from './stats.js';
 import { simRole, sweepRole } from './sweep-bench.js';
 import type { FromChild, RoleStarter, ToChild, WorkerRole } from './workers.js';
@@ -13,6 +13,7 @@ import type { FromChild, RoleStarter, ToChild, WorkerRole } from './workers.js';
 const ROLES: Record<string, RoleStarter> = {
   daemon: daemonRole,
   bare: bareRole,
+  'bare-durable': durableBareRole,
   sim: simRole,
   sweep: sweepRole,
   correction: correctionRole,

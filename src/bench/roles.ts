@@ -3,7 +3,7 @@
  * Also the in-process daemon starter used when a benchmark runs the daemon in the bench process.
  */
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fsync, mkdtempSync, openSync, rmSync, writev } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,5 +110,76 @@ export async function startBareServer(): Promise<BareServer> {
 /** Role `bare`: ready = { webhookUrl } (same path layout as the daemon, so the load is identical). */
 export async function bareRole(): Promise<WorkerRole> {
   const s = await startBareServer();
+  return { ready: { webhookUrl: s.url, apiUrl: '' } satisfies DaemonReady, close: () => s.close() };
+}
+
+/**
+ * A bare node:http server that never acknowledges what it could lose: it appends each body to a file and answers
+ * only once an fsync covers it. Bodies that arrive while an fsync runs go into the next one (one write and one
+ * fsync per batch), so it is the physical limit of a durable receiver on this disk.
+ */
+export async function startDurableBareServer(): Promise<BareServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'opr-bench-durable-'));
+  const fd = openSync(join(dir, 'bodies.log'), 'a', 0o600);
+  const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_OK_BODY)) };
+  const newline = Buffer.from('\n');
+  let bodies: Buffer[] = [];
+  let replies: (() => void)[] = [];
+  let syncing = false;
+  const flush = (): void => {
+    if (syncing || replies.length === 0) return;
+    syncing = true;
+    const batch = bodies;
+    const answer = replies;
+    bodies = [];
+    replies = [];
+    const done = (): void => {
+      syncing = false;
+      for (const reply of answer) reply();
+      flush();
+    };
+    writev(fd, batch, (werr) => {
+      if (werr) throw werr;
+      fsync(fd, (serr) => {
+        if (serr) throw serr;
+        done();
+      });
+    });
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      bodies.push(...chunks, newline);
+      replies.push(() => {
+        res.writeHead(200, headers);
+        res.end(WEBHOOK_OK_BODY);
+      });
+      flush();
+    });
+  });
+  server.keepAliveTimeout = 72_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/${BENCH_PATH_SECRET}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          closeSync(fd);
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** Role `bare-durable`: the durable baseline, same path layout as the daemon. */
+export async function durableBareRole(): Promise<WorkerRole> {
+  const s = await startDurableBareServer();
   return { ready: { webhookUrl: s.url, apiUrl: '' } satisfies DaemonReady, close: () => s.close() };
 }
