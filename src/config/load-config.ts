@@ -15,6 +15,7 @@ import {
 import type { ConfigKeyInfo, ConfigValueShape } from './config-reference.js';
 import { REDACTED } from './redact.js';
 import { configSchema, FILE_KEYS } from './schema.js';
+import { checkSemantics } from './semantic-checks.js';
 import type { Config } from './schema.js';
 
 /**
@@ -380,56 +381,7 @@ function fromZodIssue(issue: z.core.$ZodIssue, data: Plain): ConfigIssue[] {
   }
 }
 
-const INTERVALS_SECONDS = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30];
-const INTERVALS_MINUTES = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30];
-const INTERVALS_HOURS = [1, 2, 3, 4, 6, 8, 12, 24];
-
-/** Poll intervals that divide a minute, an hour or a day evenly, in seconds. */
-export const ALLOWED_POLL_INTERVALS: readonly number[] = [
-  ...INTERVALS_SECONDS,
-  ...INTERVALS_MINUTES.map((m) => m * 60),
-  ...INTERVALS_HOURS.map((h) => h * 3600),
-];
-
-function checkSemantics(data: Plain): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  const interval = getIn(data, ['poll', 'intervalSeconds']);
-  if (
-    typeof interval === 'number' &&
-    Number.isInteger(interval) &&
-    interval >= 1 &&
-    interval <= 86_400 &&
-    !ALLOWED_POLL_INTERVALS.includes(interval)
-  ) {
-    const below = [...ALLOWED_POLL_INTERVALS].reverse().find((v) => v < interval);
-    const above = ALLOWED_POLL_INTERVALS.find((v) => v > interval);
-    issues.push({
-      path: 'poll.intervalSeconds',
-      value: interval,
-      message:
-        `must divide a minute, an hour or a day evenly${below !== undefined && above !== undefined ? ` (nearest: ${below} or ${above})` : ''}: ` +
-        `seconds ${INTERVALS_SECONDS.join(', ')}; whole minutes ${INTERVALS_MINUTES.map((m) => m * 60).join(', ')}; ` +
-        `whole hours ${INTERVALS_HOURS.map((h) => h * 3600).join(', ')}`,
-    });
-  }
-  const subscribers = data.subscribers;
-  if (Array.isArray(subscribers)) {
-    const seen = new Map<string, number>();
-    subscribers.forEach((s: unknown, index) => {
-      const name = isPlain(s) ? s.name : undefined;
-      if (typeof name !== 'string') return;
-      const first = seen.get(name);
-      if (first === undefined) seen.set(name, index);
-      else
-        issues.push({
-          path: `subscribers.${index}.name`,
-          value: name,
-          message: `must be unique; subscribers.${first}.name has the same name`,
-        });
-    });
-  }
-  return issues;
-}
+export { ALLOWED_POLL_INTERVALS } from './semantic-checks.js';
 
 /** `path: message (got: value)`, the one-line form of a problem. */
 export function formatConfigIssue(issue: ConfigIssue): string {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { signingSecretProblem } from '../push/webhook-signature.js';
 
 /**
  * The single source of configuration keys, types, defaults and documentation.
@@ -132,7 +133,14 @@ const pollSchema = z
 const subscriberSchema = z.strictObject({
   name: str().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'must be lowercase a-z 0-9 _ - (max 64)').describe('Subscriber name (unique).'),
   url: httpUrl().describe('URL the batches are POSTed to.'),
-  secret: str().optional().describe('Standard Webhooks signing secret (whsec_… base64). Secret.'),
+  secret: str()
+    .superRefine((v, ctx) => {
+      // The same check push delivery makes when it starts: what check-config accepts, run can use. Empty: unsigned.
+      const problem = v === '' ? undefined : signingSecretProblem(v);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, input: v });
+    })
+    .optional()
+    .describe('Standard Webhooks signing secret (whsec_… base64, at least 16 bytes of key). Secret.'),
   secretFile: str().optional().describe('Path of a file holding the signing secret.'),
   users: z.array(str()).default([]).describe('Only events of these users (empty: all).'),
   types: z.array(z.enum(['presence.online', 'presence.offline'])).default([]).describe('Only these event types (empty: all).'),

@@ -1,7 +1,9 @@
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
+import { pollIntervalIssue } from '../config/semantic-checks.js';
 import type { EventBus } from '../engine/event-bus.js';
+import { ConfigError } from '../errors.js';
 import type { PresenceEngine } from '../engine/presence-engine.js';
 import type { OpenImApi } from '../openim/types.js';
 import type { Store } from '../store/store.js';
@@ -72,7 +74,7 @@ export class PollScheduler {
   start(): void {
     if (this.opts.configuredUsers.length > 0) this.store.trackUsers(this.opts.configuredUsers, 'config', this.now());
     const expr = cronForInterval(this.opts.intervalSeconds);
-    if (expr === undefined) throw new Error(`poll.intervalSeconds ${this.opts.intervalSeconds} cannot be scheduled evenly`);
+    if (expr === undefined) throw new ConfigError([pollIntervalIssue(this.opts.intervalSeconds) ?? { path: 'poll.intervalSeconds', value: this.opts.intervalSeconds, message: 'cannot be scheduled evenly' }]);
     this.task = cron.schedule(expr, () => this.runCycle(), { noOverlap: true, name: 'poll-cycle' });
     void this.runCycle();
     if (this.opts.discoveryEnabled) {

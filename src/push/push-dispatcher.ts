@@ -19,7 +19,9 @@
  *   the URL, and never appear in logs, errors or `GET /v1/subscribers`.
  */
 import type { Logger } from 'pino';
+import { REDACTED } from '../config/redact.js';
 import type { SubscriberConfig } from '../config/schema.js';
+import { repeatedSubscriberNameIssues } from '../config/semantic-checks.js';
 import type { PresenceEvent } from '../domain.js';
 import { eventToJson } from '../domain.js';
 import type { EventBus } from '../engine/event-bus.js';
@@ -439,16 +441,15 @@ export class PushDispatcher implements PushControl {
       random: opts.random ?? Math.random,
       fetch: opts.fetch ?? fetch,
     };
-    const issues: ConfigIssue[] = [];
+    // loadConfig has refused both problems already (the same checks, the same messages); a configuration built in
+    // code gets them here.
+    const issues: ConfigIssue[] = repeatedSubscriberNameIssues(opts.subscribers);
     for (const [i, cfg] of opts.subscribers.entries()) {
-      if (this.workers.has(cfg.name)) {
-        issues.push({ path: `subscribers.${i}.name`, value: cfg.name, message: `duplicate subscriber name ${JSON.stringify(cfg.name)}` });
-        continue;
-      }
+      if (this.workers.has(cfg.name)) continue;
       try {
         this.workers.set(cfg.name, new PushWorker(cfg, resolved));
       } catch (err) {
-        issues.push({ path: `subscribers.${i}.secret`, value: '[redacted]', message: err instanceof Error ? err.message : String(err) });
+        issues.push({ path: `subscribers.${i}.secret`, value: REDACTED, message: err instanceof Error ? err.message : String(err) });
       }
     }
     if (issues.length > 0) throw new ConfigError(issues);

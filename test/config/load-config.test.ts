@@ -282,7 +282,7 @@ describe('loadConfig', () => {
     it('reads the files named in the YAML file, one API token per line', () => {
       tmp.write('path-secret', PATH_SECRET);
       tmp.write('tokens', `# operators\n${TOKEN_A}\n\n${TOKEN_B}\r\n`);
-      tmp.write('signing', 'whsec_c2lnbmluZw==\n');
+      tmp.write('signing', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n');
       const file = tmp.write(
         'config.yaml',
         [
@@ -299,7 +299,7 @@ describe('loadConfig', () => {
       const config = loadConfig({ file, env: {}, cwd: tmp.dir });
       expect(config.webhook.pathSecret).toBe(PATH_SECRET);
       expect(config.api.tokens).toEqual([TOKEN_A, TOKEN_B]);
-      expect(config.subscribers[0]?.secret).toBe('whsec_c2lnbmluZw==');
+      expect(config.subscribers[0]?.secret).toBe('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
     });
 
     it('reports a secret given together with its file, naming both keys', () => {

@@ -6,7 +6,7 @@ const SECRETS = {
   openim: 'openim-secret-value-1234',
   path: 'path-secret-value-5678',
   tokens: ['token-aaaaaaaaaaaaaaaa', 'token-bbbbbbbbbbbbbbbb'],
-  signing: ['whsec_Zmlyc3Q=', 'whsec_c2Vjb25k'],
+  signing: ['whsec_Zmlyc3Qtc2lnbmluZy1rZXktYnl0ZXMh', 'whsec_c2Vjb25kLXNpZ25pbmcta2V5LWJ5dGVz'],
 };
 
 function configWithEverySecret() {
