@@ -4,7 +4,10 @@ import { MISMATCH_KINDS } from '../domain.js';
 import type { HealthState, WebhookHealth } from '../health/webhook-health.js';
 import { worstState } from '../health/webhook-health.js';
 import { platformName } from '../openim/platforms.js';
+import type { IncidentStatus } from '../incidents/incident.js';
+import type { IncidentJson } from '../incidents/incident-json.js';
 import type { PollRunSummary, Store } from '../store/store.js';
+import { incidentCounts, incidentsToJson } from './incident-routes.js';
 
 export interface PlatformCount {
   platformID: number | null;
@@ -18,6 +21,11 @@ export type PollKindSummary = Omit<PollRunSummary, 'lastStartedAt'> & { lastStar
 export interface OpsReport {
   since: string;
   generatedAt: string;
+  /**
+   * First what to review: incidents (mismatches grouped by kind, cause and time) active in the period, open and
+   * acknowledged first, then the most recent; `counts` covers every retained incident.
+   */
+  incidents: { counts: Record<IncidentStatus, number>; openMismatches: number; list: IncidentJson[] };
   mismatches: {
     total: number;
     /** Every kind, zero included. */
@@ -71,6 +79,19 @@ export function percentile(sorted: readonly number[], p: number): number | null 
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
+/** Incidents the report lists at most. */
+const REPORT_INCIDENTS = 20;
+
+function reportIncidents(store: Store, since: number): OpsReport['incidents'] {
+  const unreviewed = store.listIncidents({ statuses: ['open', 'acknowledged'], since, limit: REPORT_INCIDENTS });
+  const rest = unreviewed.length < REPORT_INCIDENTS ? store.listIncidents({ statuses: ['closed'], since, limit: REPORT_INCIDENTS - unreviewed.length }) : [];
+  return {
+    counts: incidentCounts(store),
+    openMismatches: store.countMismatches('open', since),
+    list: incidentsToJson(store, [...unreviewed, ...rest]),
+  };
+}
+
 export function buildReport(inputs: ReportInputs, since: number, now: number, top: number): OpsReport {
   const { store } = inputs;
   const byKind = Object.fromEntries(MISMATCH_KINDS.map((k) => [k, 0])) as Record<MismatchKind, number>;
@@ -102,6 +123,7 @@ export function buildReport(inputs: ReportInputs, since: number, now: number, to
   return {
     since: new Date(since).toISOString(),
     generatedAt: new Date(now).toISOString(),
+    incidents: reportIncidents(store, since),
     mismatches: { total, byKind, byPlatform: platforms, byKindAndPlatform },
     webhookHealth: { windowMinutes: inputs.healthWindowMinutes, state: worstState(entries), entries },
     topUsers: store.topMismatchUsers(since, top),

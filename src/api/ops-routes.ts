@@ -66,6 +66,8 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     }
     const limit = intParam(q.limit, 'limit', Math.min(DEFAULT_MISMATCH_PAGE, maxPage), 1, maxPage);
     const before = q.before === undefined || q.before === '' ? undefined : intParam(q.before, 'before', 0, 1, Number.MAX_SAFE_INTEGER);
+    const incident = q.incident === undefined || q.incident === '' ? undefined : intParam(q.incident, 'incident', 0, 1, Number.MAX_SAFE_INTEGER);
+    if (incident !== undefined) ctx.incidents.flush();
     // One more than asked tells whether an older page exists.
     const rows = store.listMismatches({
       ...(kinds.length > 0 ? { kinds } : {}),
@@ -75,6 +77,7 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
       ...(since !== undefined ? { since } : {}),
       ...(until !== undefined ? { until } : {}),
       ...(before !== undefined ? { beforeID: before } : {}),
+      ...(incident !== undefined ? { incidentID: incident } : {}),
       limit: limit + 1,
     });
     const page = rows.slice(0, limit);

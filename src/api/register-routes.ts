@@ -3,11 +3,14 @@ import type { ApiContext } from './api-context.js';
 import { registerAuth } from './auth.js';
 import { registerEventRoutes } from './events-routes.js';
 import { healthToJson } from './health-json.js';
+import { registerIncidentRoutes } from './incident-routes.js';
 import { registerMetricsRoute } from './metrics-route.js';
 import { registerOpsRoutes } from './ops-routes.js';
 import { registerPresenceRoutes } from './presence-routes.js';
 import { registerStatsRoutes } from './stats-routes.js';
 import { registerSubscriberRoutes } from './subscriber-routes.js';
+import { demoStatusToJson } from '../demo/demo-script.js';
+import { ApiError } from '../errors.js';
 import { registerDashboardRoutes } from '../dashboard/dashboard-routes.js';
 
 /**
@@ -35,7 +38,12 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
       renewalMinutes: Math.round(ctx.config.reconcile.renewalSilenceMs / 60_000),
     }),
   );
+  app.get('/v1/demo', () => {
+    if (!ctx.demo) throw new ApiError('OPR_ERR_NOT_FOUND', 404, 'not running the demo');
+    return demoStatusToJson(ctx.demo());
+  });
   registerOpsRoutes(app, ctx);
+  registerIncidentRoutes(app, ctx);
   registerMetricsRoute(app, ctx);
   registerStatsRoutes(app, ctx);
   registerDashboardRoutes(app, ctx);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerCheckConfigCommand } from './check-config-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerDoctorCommand } from './doctor-command.js';
+import { registerIncidentsCommand } from './incidents-command.js';
 import { registerMismatchesCommand } from './mismatches-command.js';
 import { registerReportCommand } from './report-command.js';
 import { registerRunCommand } from './run-command.js';
@@ -20,6 +21,7 @@ export const COMMANDS: RegisterCommand[] = [
   registerReportCommand,
   registerUserCommand,
   registerMismatchesCommand,
+  registerIncidentsCommand,
   registerDoctorCommand,
   registerSimulateCommand,
   registerTailCommand,

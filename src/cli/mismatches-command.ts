@@ -27,6 +27,7 @@ interface ListOptions extends TargetOptions {
   until?: string;
   limit?: string;
   before?: string;
+  incident?: string;
   format?: string;
 }
 
@@ -99,6 +100,7 @@ function listQuery(opts: ListOptions): string {
   add('until', checkTimeArg(opts.until, '--until'));
   add('limit', checkPositiveInt(opts.limit, '--limit'));
   add('before', checkPositiveInt(opts.before, '--before'));
+  add('incident', checkPositiveInt(opts.incident, '--incident'));
   const q = params.toString();
   return q === '' ? '' : `?${q}`;
 }
@@ -140,6 +142,7 @@ export function registerMismatchesCommand(program: Command): void {
     .option('--until <time>', 'detected before: a duration back from now, an ISO time or epoch ms')
     .option('--limit <n>', 'page size (at most api.maxPageSize)')
     .option('--before <id>', 'page cursor: only mismatches with a smaller id (the "next" of the previous page)')
+    .option('--incident <id>', 'only the mismatches of this incident')
     .option('--format <format>', 'table, json or csv', 'table');
   addTargetOptions(list);
   exitTwoOnUsageErrors(list);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { OpsReport } from '../api/ops-report.js';
 import { DURATION_HELP } from '../api/time-params.js';
 import { MISMATCH_KINDS } from '../domain.js';
+import { incidentsTable } from './incidents-command.js';
 import type { Cell, TargetOptions } from './http-client.js';
 import {
   addTargetOptions,
@@ -37,6 +38,10 @@ function percent(share: number | null): string {
 export function reportTable(r: OpsReport): string {
   const out: string[] = [];
   out.push(`${printable(`Report since ${r.since} (generated ${r.generatedAt})`)}\n\n`);
+  const ic = r.incidents.counts;
+  out.push(`Incidents: ${ic.open} open, ${ic.acknowledged} acknowledged, ${ic.closed} closed; ${r.incidents.openMismatches} open mismatches in the period\n`);
+  out.push(r.incidents.list.length === 0 ? 'none\n' : incidentsTable(r.incidents.list));
+  out.push('Review one: openim-presence incidents show <id>; acknowledge it and its mismatches: openim-presence incidents ack <id>\n\n');
   out.push(`Mismatches: ${r.mismatches.total}\n`);
   out.push(renderTable(['KIND', 'COUNT'], MISMATCH_KINDS.map((k) => [k, r.mismatches.byKind[k]])));
   if (r.mismatches.byPlatform.length > 0) {
@@ -89,8 +94,10 @@ export function reportCsv(r: OpsReport): string {
   const rows: Cell[][] = [
     ['report', 'since', '', r.since, ''],
     ['report', 'generated_at', '', r.generatedAt, ''],
-    ['mismatches', 'total', '', r.mismatches.total, ''],
   ];
+  for (const st of ['open', 'acknowledged', 'closed'] as const) rows.push(['incidents', st, '', r.incidents.counts[st], '']);
+  for (const i of r.incidents.list) rows.push(['incident', String(i.id), platformCell(i.platformID, i.platform), i.mismatches, `${i.status}: ${i.title}`]);
+  rows.push(['mismatches', 'total', '', r.mismatches.total, '']);
   for (const k of MISMATCH_KINDS) rows.push(['mismatches_by_kind', k, '', r.mismatches.byKind[k], '']);
   for (const p of r.mismatches.byPlatform) rows.push(['mismatches_by_platform', '', platformCell(p.platformID, p.platform), p.count, '']);
   for (const p of r.mismatches.byKindAndPlatform) rows.push(['mismatches_by_kind_platform', p.kind, platformCell(p.platformID, p.platform), p.count, '']);

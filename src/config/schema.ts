@@ -98,6 +98,13 @@ const storeSchema = z
   .strictObject({
     path: str().min(1).default('./data/presence.db').describe('SQLite file (created with mode 0600).'),
     retentionDays: z.number().min(0.001).max(3650).default(7).describe('Days receipts, events, polls and resolved mismatches are kept.'),
+    incidentRetentionDays: z.number().min(0.001).max(3650).default(30).describe('Days a closed incident is kept after it closed.'),
+    openMismatchMaxAgeDays: z
+      .number()
+      .min(0.001)
+      .max(3650)
+      .default(14)
+      .describe('Mismatches left open or acknowledged this many days are resolved as expired and their incidents closed; retention then removes them.'),
   })
   .describe('Durable storage.');
 

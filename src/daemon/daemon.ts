@@ -29,8 +29,15 @@ import { PollScheduler } from '../poller/poll-scheduler.js';
 import type { PushTuning } from '../push/push-dispatcher.js';
 import { PushDispatcher } from '../push/push-dispatcher.js';
 import type { ReconcileOptions } from '../reconciler/reconciler.js';
+import type { DemoStatus } from '../demo/demo-script.js';
+import { IncidentService } from '../incidents/incident-service.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
+
+/** A run of mismatches of one kind and platform continues while they are at most this far apart. */
+const INCIDENT_GAP_MS = 5 * 60_000;
+/** A run longer than this starts a new incident. */
+const INCIDENT_MAX_SPAN_MS = 60 * 60_000;
 
 export interface DaemonDeps {
   logger: Logger;
@@ -39,6 +46,8 @@ export interface DaemonDeps {
   openim?: OpenImApi;
   /** Push delivery timing (retry backoff); defaults suit production. */
   push?: PushTuning;
+  /** Only under `demo`: the scripted episode now, served at /v1/demo for the dashboard's banner. */
+  demo?: () => DemoStatus;
 }
 
 export interface Daemon {
@@ -53,6 +62,7 @@ export interface Daemon {
   readonly health: HealthService;
   /** Present when polling is enabled. */
   readonly poller: PollScheduler | undefined;
+  readonly incidents: IncidentService;
   close(): Promise<void>;
 }
 
@@ -193,6 +203,17 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     maxFailedCycles: config.poll.readyMaxFailedCycles,
     mode: config.mode,
   }, now);
+  // Mismatches grouped into incidents as they are recorded (after the engine's transaction, batched).
+  const incidents = new IncidentService(store, bus, engine, log.child({ component: 'incidents' }), {
+    gapMs: INCIDENT_GAP_MS,
+    maxSpanMs: INCIDENT_MAX_SPAN_MS,
+    guardHoldMs: config.reconcile.massGuardHoldMs,
+    // Offline corrections this long after the hold still follow it: the cycle after the hold and its confirm poll.
+    guardFollowMs: 3 * config.poll.intervalSeconds * 1000 + config.reconcile.confirmDelayMs + 2 * config.openim.timeoutMs,
+    retentionMs: config.store.incidentRetentionDays * 86_400_000,
+    openMaxAgeMs: config.store.openMismatchMaxAgeDays * 86_400_000,
+    checkEveryMs: Math.max(1000, Math.min(30_000, config.poll.intervalSeconds * 1000)),
+  }, now);
   // The listeners' connection guards, created with their servers below (read by /metrics on scrape).
   const guards: { listener: 'webhook' | 'api' | 'shared'; guard: ConnectionGuard }[] = [];
   const metrics = createMetrics({
@@ -244,7 +265,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     await Promise.allSettled(closeHooks.map(async (fn) => fn()));
   });
   const push = new PushDispatcher({ ...deps.push, subscribers: config.subscribers, store, bus, log: log.child({ component: 'push' }), now });
-  registerApiRoutes(api, { config, store, engine, bus, health, poller, metrics, log, now, push, onClose: (fn) => closeHooks.push(fn) });
+  registerApiRoutes(api, { config, store, engine, bus, health, poller, metrics, log, now, push, incidents, ...(deps.demo ? { demo: deps.demo } : {}), onClose: (fn) => closeHooks.push(fn) });
 
   const webhook = shared
     ? api
@@ -304,6 +325,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   } catch (err) {
     clearInterval(settleTimer);
     clearInterval(pruneTimer);
+    incidents.close();
     await api.close();
     if (!shared) await webhook.close();
     store.close();
@@ -312,6 +334,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
 
   poller?.start();
   push.start();
+  incidents.start();
   const apiUrl = urlOf(api);
   const webhookUrl = `${urlOf(webhook)}/${pathSecret}`;
   log.info(
@@ -338,6 +361,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       openim?.close();
       log.info('shutting down: committing queued webhooks');
       committer.close();
+      incidents.close();
       clearInterval(settleTimer);
       clearInterval(pruneTimer);
       log.info('shutting down: closing database');
@@ -345,5 +369,5 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       log.info('shut down');
     })());
 
-  return { config, webhookUrl, apiUrl, store, engine, bus, health, poller, close };
+  return { config, webhookUrl, apiUrl, store, engine, bus, health, poller, incidents, close };
 }

@@ -122,4 +122,29 @@ export const MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  /* 2: incidents group mismatches; open mismatches point at theirs */ `
+  CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    cause TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    platform_id INTEGER,
+    platform TEXT NOT NULL,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    mismatches INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    closed_reason TEXT,
+    closed_at INTEGER,
+    acknowledged_at INTEGER,
+    note TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX incidents_status ON incidents (status, id);
+  CREATE INDEX incidents_last ON incidents (last_at);
+  CREATE INDEX incidents_closed ON incidents (closed_at) WHERE closed_at IS NOT NULL;
+
+  ALTER TABLE mismatches ADD COLUMN incident_id INTEGER;
+  CREATE INDEX mismatches_incident ON mismatches (incident_id, id) WHERE incident_id IS NOT NULL;
+  CREATE INDEX mismatches_open_time ON mismatches (status, detected_at);
+  `,
 ];

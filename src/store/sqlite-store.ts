@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { EventSource, EventType, KeyState, Mismatch, MismatchKind, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
+import type { EventSource, EventType, KeyState, Mismatch, MismatchKind, MismatchStatus, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
 import { OprError } from '../errors.js';
+import type { Incident, IncidentCause, IncidentFilter, IncidentKindCount, IncidentStatus, NewIncident } from '../incidents/incident.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 import { WalSync } from './wal-sync.js';
 import { MIGRATIONS } from './migrations.js';
@@ -120,6 +121,41 @@ const MISMATCH_COLUMNS: Record<keyof Omit<Mismatch, 'id'>, string> = {
   status: 'status',
   shadow: 'shadow',
   evidence: 'evidence',
+  note: 'note',
+  updatedAt: 'updated_at',
+};
+
+function rowToIncident(r: Row): Incident {
+  return {
+    id: num(r.id),
+    cause: str(r.cause) as IncidentCause,
+    kind: str(r.kind) as MismatchKind,
+    platformID: numOrNull(r.platform_id),
+    platform: str(r.platform),
+    firstAt: num(r.first_at),
+    lastAt: num(r.last_at),
+    mismatches: num(r.mismatches),
+    status: str(r.status) as IncidentStatus,
+    closedReason: r.closed_reason === null ? null : (str(r.closed_reason) as Incident['closedReason']),
+    closedAt: numOrNull(r.closed_at),
+    acknowledgedAt: numOrNull(r.acknowledged_at),
+    note: str(r.note),
+    updatedAt: num(r.updated_at),
+  };
+}
+
+const INCIDENT_COLUMNS: Record<keyof Omit<Incident, 'id'>, string> = {
+  cause: 'cause',
+  kind: 'kind',
+  platformID: 'platform_id',
+  platform: 'platform',
+  firstAt: 'first_at',
+  lastAt: 'last_at',
+  mismatches: 'mismatches',
+  status: 'status',
+  closedReason: 'closed_reason',
+  closedAt: 'closed_at',
+  acknowledgedAt: 'acknowledged_at',
   note: 'note',
   updatedAt: 'updated_at',
 };
@@ -356,6 +392,34 @@ export class SqliteStore implements Store {
       pruneEvents: d.prepare('DELETE FROM events WHERE seq <= ?'),
       pruneReceipts: d.prepare('DELETE FROM receipts WHERE received_at < ?'),
       pruneMismatches: d.prepare("DELETE FROM mismatches WHERE detected_at < ? AND status != 'open'"),
+      insertIncident: d.prepare(
+        `INSERT INTO incidents (cause, kind, platform_id, platform, first_at, last_at, mismatches, status, closed_reason, closed_at, acknowledged_at, note, updated_at)
+         VALUES (@cause, @kind, @platformID, @platform, @firstAt, @lastAt, @mismatches, @status, @closedReason, @closedAt, @acknowledgedAt, @note, @updatedAt)`,
+      ),
+      getIncident: d.prepare('SELECT * FROM incidents WHERE id = ?'),
+      incidentStatusCounts: d.prepare('SELECT status, count(*) AS n FROM incidents GROUP BY status'),
+      assignMismatch: d.prepare('UPDATE mismatches SET incident_id = ? WHERE id = ? AND incident_id IS NULL'),
+      mismatchDetectedAt: d.prepare('SELECT detected_at FROM mismatches WHERE id = ?').pluck(),
+      bumpIncident: d.prepare('UPDATE incidents SET mismatches = mismatches + ?, last_at = max(last_at, ?), updated_at = ? WHERE id = ?'),
+      incidentKeys: d.prepare(
+        `SELECT user_id, platform_id, max(detected_at) AS detected_at FROM mismatches
+         WHERE incident_id = ? AND platform_id IS NOT NULL AND kind IN ('missed_online', 'missed_offline', 'late_webhook', 'initial_sync')
+         GROUP BY user_id, platform_id`,
+      ),
+      setIncidentMismatchStatus: d.prepare(
+        `UPDATE mismatches SET status = @to, updated_at = @at, note = CASE WHEN note = '' THEN @note ELSE note || '; ' || @note END
+         WHERE incident_id = @incidentID AND status IN (SELECT value FROM json_each(@from))`,
+      ),
+      expireMismatches: d.prepare(
+        `UPDATE mismatches SET status = 'resolved', updated_at = @at, note = CASE WHEN note = '' THEN @note ELSE note || '; ' || @note END
+         WHERE status IN ('open', 'acknowledged') AND detected_at < @before`,
+      ),
+      expireIncidents: d.prepare(
+        `UPDATE incidents SET status = 'closed', closed_reason = 'expired', closed_at = @at, updated_at = @at
+         WHERE status IN ('open', 'acknowledged') AND last_at < @before`,
+      ),
+      pruneIncidents: d.prepare("DELETE FROM incidents WHERE status = 'closed' AND closed_at < ?"),
+      countMismatches: d.prepare('SELECT count(*) FROM mismatches WHERE status = ? AND detected_at >= ?').pluck(),
       prunePollRuns: d.prepare('DELETE FROM poll_runs WHERE started_at < ?'),
       pruneObservations: d.prepare('DELETE FROM poll_observations WHERE at < ?'),
     };
@@ -591,6 +655,10 @@ export class SqliteStore implements Store {
       where.push('id < ?');
       args.push(f.beforeID);
     }
+    if (f.incidentID !== undefined) {
+      where.push('incident_id = ?');
+      args.push(f.incidentID);
+    }
     const sql = `SELECT * FROM mismatches ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...args, f.limit) as Row[]).map(rowToMismatch);
   }
@@ -730,6 +798,99 @@ export class SqliteStore implements Store {
 
   listSubscriberCursors(): SubscriberCursor[] {
     return (this.s.listSubscribers.all() as Row[]).map(rowToSubscriber);
+  }
+
+  insertIncident(i: NewIncident): number {
+    this.wrote();
+    return Number(this.s.insertIncident.run(i).lastInsertRowid);
+  }
+
+  updateIncident(id: number, patch: Partial<Omit<Incident, 'id'>>): void {
+    this.wrote();
+    const entries = Object.entries(patch).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    const sets = entries.map(([k]) => `${INCIDENT_COLUMNS[k as keyof typeof INCIDENT_COLUMNS]} = ?`).join(', ');
+    this.db.prepare(`UPDATE incidents SET ${sets} WHERE id = ?`).run(...entries.map(([, v]) => toSql(v)), id);
+  }
+
+  getIncident(id: number): Incident | undefined {
+    const r = this.s.getIncident.get(id) as Row | undefined;
+    return r ? rowToIncident(r) : undefined;
+  }
+
+  listIncidents(f: IncidentFilter): Incident[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.statuses && f.statuses.length > 0) {
+      where.push(`status IN (${f.statuses.map(() => '?').join(',')})`);
+      args.push(...f.statuses);
+    }
+    if (f.since !== undefined) {
+      where.push('last_at >= ?');
+      args.push(f.since);
+    }
+    if (f.beforeID !== undefined) {
+      where.push('id < ?');
+      args.push(f.beforeID);
+    }
+    const sql = `SELECT * FROM incidents ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
+    return (this.db.prepare(sql).all(...args, f.limit) as Row[]).map(rowToIncident);
+  }
+
+  incidentStatusCounts(): { status: IncidentStatus; count: number }[] {
+    return (this.s.incidentStatusCounts.all() as Row[]).map((r) => ({ status: str(r.status) as IncidentStatus, count: num(r.n) }));
+  }
+
+  assignMismatches(incidentID: number, mismatchIDs: readonly number[], at: number): number {
+    this.wrote();
+    return this.db.transaction(() => {
+      let assigned = 0;
+      let last = 0;
+      for (const id of mismatchIDs) {
+        if (this.s.assignMismatch.run(incidentID, id).changes === 0) continue;
+        assigned++;
+        last = Math.max(last, num(this.s.mismatchDetectedAt.get(id)));
+      }
+      if (assigned > 0) this.s.bumpIncident.run(assigned, last, at, incidentID);
+      return assigned;
+    })();
+  }
+
+  incidentKindCounts(incidentIDs: readonly number[]): IncidentKindCount[] {
+    if (incidentIDs.length === 0) return [];
+    const rows = this.db
+      .prepare(
+        `SELECT incident_id, kind, count(*) AS n, count(DISTINCT user_id) AS users FROM mismatches
+         WHERE incident_id IN (SELECT value FROM json_each(?)) GROUP BY incident_id, kind ORDER BY incident_id, kind`,
+      )
+      .all(JSON.stringify(incidentIDs)) as Row[];
+    return rows.map((r) => ({ incidentID: num(r.incident_id), kind: str(r.kind) as MismatchKind, count: num(r.n), users: num(r.users) }));
+  }
+
+  incidentKeys(incidentID: number): { userID: string; platformID: number; detectedAt: number }[] {
+    return (this.s.incidentKeys.all(incidentID) as Row[]).map((r) => ({ userID: str(r.user_id), platformID: num(r.platform_id), detectedAt: num(r.detected_at) }));
+  }
+
+  setIncidentMismatchStatus(incidentID: number, from: readonly MismatchStatus[], to: MismatchStatus, note: string, at: number): number {
+    this.wrote();
+    return this.s.setIncidentMismatchStatus.run({ incidentID, from: JSON.stringify(from), to, note, at }).changes;
+  }
+
+  expireUnreviewed(detectedBefore: number, at: number, note: string): { mismatches: number; incidents: number } {
+    this.wrote();
+    return this.db.transaction(() => ({
+      mismatches: this.s.expireMismatches.run({ before: detectedBefore, at, note }).changes,
+      incidents: this.s.expireIncidents.run({ before: detectedBefore, at }).changes,
+    }))();
+  }
+
+  pruneIncidents(closedBefore: number): number {
+    this.wrote();
+    return this.s.pruneIncidents.run(closedBefore).changes;
+  }
+
+  countMismatches(status: MismatchStatus, since: number): number {
+    return num(this.s.countMismatches.get(status, since));
   }
 
   prune(olderThan: number): PruneResult {

@@ -5,6 +5,7 @@
  * change, the event and the mismatch update commit together (the event log is its own outbox).
  */
 import type { EventSource, EventType, KeyState, Mismatch, MismatchKind, MismatchStatus, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
+import type { Incident, IncidentFilter, IncidentKindCount, IncidentStatus, NewIncident } from '../incidents/incident.js';
 
 export interface NewReceipt {
   receivedAt: number;
@@ -40,6 +41,8 @@ export interface MismatchFilter {
   until?: number;
   /** Page: mismatches with id < beforeID (newest first). */
   beforeID?: number;
+  /** Only the mismatches of this incident. */
+  incidentID?: number;
   limit: number;
 }
 
@@ -227,6 +230,38 @@ export interface Store {
   getSubscriberCursor(name: string): SubscriberCursor | undefined;
   putSubscriberCursor(c: SubscriberCursor): void;
   listSubscriberCursors(): SubscriberCursor[];
+
+  // incidents (src/incidents): mismatches grouped by kind, cause and time
+  insertIncident(i: NewIncident): number;
+  updateIncident(id: number, patch: Partial<Omit<Incident, 'id'>>): void;
+  getIncident(id: number): Incident | undefined;
+  /** Newest first. */
+  listIncidents(filter: IncidentFilter): Incident[];
+  /** Incidents counted by status (all retained). */
+  incidentStatusCounts(): { status: IncidentStatus; count: number }[];
+  /**
+   * Assigns mismatches (not yet in an incident) to one: adds them to its count and moves its `lastAt` to the latest
+   * of their detection times. Returns how many were assigned.
+   */
+  assignMismatches(incidentID: number, mismatchIDs: readonly number[], at: number): number;
+  /** The mismatches of the given incidents counted by kind, with distinct users. */
+  incidentKindCounts(incidentIDs: readonly number[]): IncidentKindCount[];
+  /**
+   * The keys (user, platform) an incident's corrections changed, each with its latest detection time: a poll that
+   * verified the key after that time agreed with the correction (the engine knows when keys were verified).
+   */
+  incidentKeys(incidentID: number): { userID: string; platformID: number; detectedAt: number }[];
+  /** Sets the status of an incident's mismatches that have one of `from`; returns how many changed. */
+  setIncidentMismatchStatus(incidentID: number, from: readonly MismatchStatus[], to: MismatchStatus, note: string, at: number): number;
+  /**
+   * Retention of what operators never reviewed: resolves open and acknowledged mismatches detected before
+   * `detectedBefore` (noting why) and closes open or acknowledged incidents whose latest mismatch is older, as expired.
+   */
+  expireUnreviewed(detectedBefore: number, at: number, note: string): { mismatches: number; incidents: number };
+  /** Deletes closed incidents closed before a time; returns how many. */
+  pruneIncidents(closedBefore: number): number;
+  /** Mismatches with a status detected since a time. */
+  countMismatches(status: MismatchStatus, since: number): number;
 
   // retention
   prune(olderThan: number): PruneResult;

@@ -1,0 +1,155 @@
+import type { Command } from 'commander';
+import type { IncidentPage } from '../api/incident-routes.js';
+import type { MismatchJson } from '../api/mismatch-json.js';
+import { INCIDENT_STATUSES } from '../incidents/incident.js';
+import type { IncidentJson } from '../incidents/incident-json.js';
+import type { TargetOptions } from './http-client.js';
+import {
+  addTargetOptions,
+  checkTimeArg,
+  exitTwoOnUsageErrors,
+  parseFormat,
+  printable,
+  printableJson,
+  renderCsv,
+  renderTable,
+  requestJson,
+  resolveTarget,
+  runAction,
+  usageError,
+} from './http-client.js';
+import { mismatchesTable } from './mismatches-command.js';
+
+interface ListOptions extends TargetOptions {
+  status?: string;
+  since?: string;
+  limit?: string;
+  before?: string;
+  format?: string;
+}
+
+interface ShowOptions extends TargetOptions {
+  json?: boolean;
+}
+
+interface AckOptions extends TargetOptions {
+  note?: string;
+  json?: boolean;
+}
+
+type IncidentDetail = IncidentJson & { latestMismatches: MismatchJson[] };
+
+function checkId(value: string, what: string): string {
+  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw usageError(`${what} must be a positive integer, got ${JSON.stringify(value).slice(0, 40)}`);
+  return value;
+}
+
+/** The period an incident spans, to the second. */
+function span(i: IncidentJson): string {
+  const a = i.firstAt.slice(0, 19).replace('T', ' ');
+  return i.lastAt === i.firstAt ? a : `${a} – ${i.lastAt.slice(11, 19)}`;
+}
+
+export function incidentsTable(list: readonly IncidentJson[]): string {
+  if (list.length === 0) return 'no incidents\n';
+  return renderTable(
+    ['ID', 'STATUS', 'CAUSE', 'WHEN (UTC)', 'MISMATCHES', 'USERS', 'TITLE'],
+    list.map((i) => [i.id, i.closedReason ? `${i.status} (${i.closedReason})` : i.status, i.cause, span(i), i.mismatches, i.users, i.title]),
+  );
+}
+
+export function incidentDetail(d: IncidentDetail): string {
+  const out: string[] = [];
+  out.push(`${printable(`incident #${d.id}: ${d.title}`)}\n`);
+  out.push(`  status     ${d.status}${d.closedReason ? ` (${d.closedReason} at ${d.closedAt ?? ''})` : ''}${d.acknowledgedAt ? `, acknowledged at ${d.acknowledgedAt}` : ''}\n`);
+  out.push(`  cause      ${d.cause} (${d.kind}${d.platform ? ` on ${d.platform}` : ''})\n`);
+  out.push(`  when       ${d.firstAt} – ${d.lastAt}\n`);
+  out.push(`  mismatches ${d.mismatches}: ${d.byKind.map((k) => `${k.count} ${k.kind} (${k.users} users)`).join(', ')}\n`);
+  if (d.note !== '') out.push(`  note       ${printable(d.note)}\n`);
+  out.push(`\nLatest ${d.latestMismatches.length} of its mismatches (all: openim-presence mismatches list --incident ${d.id}):\n`);
+  out.push(mismatchesTable({ mismatches: d.latestMismatches, next: null }));
+  return out.join('');
+}
+
+/** `incidents list|show|ack`: mismatches grouped by kind, cause and time; review and acknowledge them. */
+export function registerIncidentsCommand(program: Command): void {
+  const group = program.command('incidents').description('List incidents (mismatches grouped by kind, cause and time), show one, acknowledge one');
+  exitTwoOnUsageErrors(group);
+
+  const list = group
+    .command('list')
+    .description('List incidents, newest first (GET /v1/incidents)')
+    .option('--status <statuses>', `comma-separated: ${INCIDENT_STATUSES.join(', ')}`)
+    .option('--since <time>', 'with a mismatch at or after: a duration back from now (24h), an ISO time or epoch ms')
+    .option('--limit <n>', 'page size (at most api.maxPageSize)')
+    .option('--before <id>', 'page cursor: only incidents with a smaller id (the "next" of the previous page)')
+    .option('--format <format>', 'table, json or csv', 'table');
+  addTargetOptions(list);
+  exitTwoOnUsageErrors(list);
+  list.action(
+    runAction(async (opts: ListOptions) => {
+      const format = parseFormat(opts.format);
+      const params = new URLSearchParams();
+      if (opts.status !== undefined) {
+        for (const s of opts.status.split(',').filter((x) => x !== '')) {
+          if (!(INCIDENT_STATUSES as readonly string[]).includes(s)) throw usageError(`--status: unknown value ${JSON.stringify(s).slice(0, 40)}; allowed (comma-separated): ${INCIDENT_STATUSES.join(', ')}`);
+        }
+        params.set('status', opts.status);
+      }
+      const since = checkTimeArg(opts.since, '--since');
+      if (since !== undefined) params.set('since', since);
+      if (opts.limit !== undefined) params.set('limit', checkId(opts.limit, '--limit'));
+      if (opts.before !== undefined) params.set('before', checkId(opts.before, '--before'));
+      const q = params.toString();
+      const target = resolveTarget(opts);
+      const page = await requestJson<IncidentPage>(target, 'GET', `/v1/incidents${q === '' ? '' : `?${q}`}`);
+      if (format === 'json') process.stdout.write(`${printableJson(page, 2)}\n`);
+      else if (format === 'csv') {
+        process.stdout.write(
+          renderCsv(
+            ['id', 'status', 'closedReason', 'cause', 'kind', 'platform', 'firstAt', 'lastAt', 'mismatches', 'users', 'title'],
+            page.incidents.map((i) => [i.id, i.status, i.closedReason, i.cause, i.kind, i.platform, i.firstAt, i.lastAt, i.mismatches, i.users, i.title]),
+          ),
+        );
+      } else {
+        const c = page.counts;
+        process.stdout.write(`${c.open} open, ${c.acknowledged} acknowledged, ${c.closed} closed\n`);
+        process.stdout.write(incidentsTable(page.incidents));
+        if (page.next !== null) process.stderr.write(`more: add --before ${page.next}\n`);
+      }
+    }),
+  );
+
+  const show = group
+    .command('show')
+    .description('Show one incident and its latest mismatches (GET /v1/incidents/:id)')
+    .argument('<id>', 'the incident id')
+    .option('--json', 'print it as JSON');
+  addTargetOptions(show);
+  exitTwoOnUsageErrors(show);
+  show.action(
+    runAction(async (id: string, opts: ShowOptions) => {
+      checkId(id, 'id');
+      const d = await requestJson<IncidentDetail>(resolveTarget(opts), 'GET', `/v1/incidents/${id}`);
+      process.stdout.write(opts.json === true ? `${printableJson(d, 2)}\n` : incidentDetail(d));
+    }),
+  );
+
+  const ack = group
+    .command('ack')
+    .description('Acknowledge an incident and its open mismatches (POST /v1/incidents/:id/ack)')
+    .argument('<id>', 'the incident id')
+    .option('--note <text>', 'a note kept with the incident (at most 2000 characters)')
+    .option('--json', 'print the updated incident as JSON');
+  addTargetOptions(ack);
+  exitTwoOnUsageErrors(ack);
+  ack.action(
+    runAction(async (id: string, opts: AckOptions) => {
+      checkId(id, 'id');
+      if (opts.note !== undefined && opts.note.length > 2000) throw usageError(`--note is ${opts.note.length} characters; at most 2000 are kept`);
+      const i = await requestJson<IncidentJson>(resolveTarget(opts), 'POST', `/v1/incidents/${id}/ack`, { body: opts.note === undefined ? {} : { note: opts.note } });
+      if (opts.json === true) process.stdout.write(`${printableJson(i, 2)}\n`);
+      else process.stdout.write(`${printable(`incident #${i.id} (${i.title}) is now ${i.status}; its open mismatches are acknowledged`)}\n`);
+    }),
+  );
+}
