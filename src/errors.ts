@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   OPR_ERR_NOT_FOUND: 'The requested API resource does not exist (HTTP 404).',
   OPR_ERR_TOO_MANY_CONNECTIONS: 'The cap on concurrent stream connections (`api.maxSseConnections`), or on connections to the API with every one busy (`api.maxConnections`), was reached (HTTP 503 with `Retry-After`).',
   OPR_ERR_SIMULATOR: 'The built-in OpenIM simulator was given an invalid option or control command.',
+  OPR_ERR_POLL_FAILED: 'A poll cycle failed as a whole: no status batch was answered (each cause is logged); no decisions were made and the next cycles back off.',
+  OPR_ERR_INTERNAL: 'An API request failed on an unexpected error (HTTP 500); the error is logged with the request, the client gets no details.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

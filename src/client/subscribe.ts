@@ -22,6 +22,7 @@
  * `GET /v1/presence` and subscribe after its `seq`), 401 (token), 400 (bad filter or cursor), 404 (not the daemon).
  */
 import type { EventType, PresenceEventJson } from '../domain.js';
+import { backoffDelay } from '../util/backoff.js';
 import { SseParser } from './sse-parser.js';
 
 export interface Heartbeat {
@@ -293,8 +294,7 @@ export function subscribe(options: SubscribeOptions): Subscription {
       if (closed) return;
       failures = conn.received ? 1 : failures + 1;
       const baseDelay = options.initialRetryMs ?? serverRetryMs ?? 1000;
-      const ceiling = Math.min(maxRetryMs, baseDelay * 2 ** Math.min(failures - 1, 20));
-      const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+      const delay = backoffDelay(failures, baseDelay, maxRetryMs);
       report(failure.withRetry(delay));
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);

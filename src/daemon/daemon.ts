@@ -7,12 +7,14 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { IncomingMessage, RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { requireSecrets } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
 import { installApiErrorHandler } from '../api/http-errors.js';
 import { registerApiRoutes } from '../api/register-routes.js';
 import { EventBus } from '../engine/event-bus.js';
 import type { IngestItem, IngestResult } from '../engine/presence-engine.js';
 import { PresenceEngine } from '../engine/presence-engine.js';
+import { ConfigError } from '../errors.js';
 import { GroupCommitter } from '../ingest/group-commit.js';
 import { registerWebhookRoutes } from '../ingest/webhook-routes.js';
 import { HealthService } from '../health/health-service.js';
@@ -106,7 +108,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   const log = deps.logger;
   const now = deps.now ?? Date.now;
   const pathSecret = config.webhook.pathSecret;
-  if (pathSecret === undefined) throw new Error('webhook.pathSecret is required');
+  // `run` refuses this before starting (the same issue); a configuration built in code gets it here.
+  if (pathSecret === undefined) throw new ConfigError(requireSecrets(config).filter((issue) => issue.path === 'webhook.pathSecret'));
 
   const reconcileOptions: ReconcileOptions = {
     settleMs: config.reconcile.settleMs,

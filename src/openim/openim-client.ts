@@ -7,6 +7,8 @@ import axiosRetry from 'axios-retry';
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { MissingUsersError, OpenImApiError, OpenImTransportError, OprError } from '../errors.js';
+import { backoffDelay } from '../util/backoff.js';
+import { displayUrl } from '../util/display-url.js';
 import {
   OPENIM_ERR,
   OPENIM_ROUTES,
@@ -94,11 +96,6 @@ function isAbsoluteUrl(path: string): boolean {
   return /^[a-z][a-z\d+.-]*:/i.test(path) || path.startsWith('//') || path.startsWith('\\\\');
 }
 
-/** The base URL without credentials, query or trailing slash: safe to show in messages. */
-function displayUrl(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
-}
-
 function retryCountOf(config: AxiosRequestConfig | undefined): number {
   return config?.['axios-retry']?.retryCount ?? 0;
 }
@@ -170,7 +167,8 @@ export function createOpenImClient(options: OpenImClientOptions): OpenImClient {
       `openim.apiUrl must be http:// or https://, got ${base.protocol}`,
     );
   }
-  const shownUrl = displayUrl(base);
+  // The base URL without credentials, query or trailing slash: safe to show in messages.
+  const shownUrl = displayUrl(base, { trimTrailingSlash: true });
   const adminUserID = options.adminUserID;
   const secret = options.secret;
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
@@ -214,10 +212,7 @@ export function createOpenImClient(options: OpenImClientOptions): OpenImClient {
       const status = error.response?.status;
       return status === undefined || (status >= 500 && status <= 599);
     },
-    retryDelay: (retryNumber: number) => {
-      const ceiling = retryBaseDelayMs * 2 ** (retryNumber - 1);
-      return ceiling / 2 + (Math.random() * ceiling) / 2;
-    },
+    retryDelay: (retryNumber: number) => backoffDelay(retryNumber, retryBaseDelayMs),
     onRetry: (retryNumber: number, error: AxiosError, config: AxiosRequestConfig) => {
       log?.debug(
         { route: config.url, retry: retryNumber, code: error.code, status: error.response?.status },

@@ -3,10 +3,11 @@ import type { ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { pollIntervalIssue } from '../config/semantic-checks.js';
 import type { EventBus } from '../engine/event-bus.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, OprError } from '../errors.js';
 import type { PresenceEngine } from '../engine/presence-engine.js';
 import type { OpenImApi } from '../openim/types.js';
 import type { Store } from '../store/store.js';
+import { upperHalfJitter } from '../util/backoff.js';
 import { cronForInterval } from './cron-expression.js';
 import type { PollPlanner } from './poll-planner.js';
 import { startedPollRun } from './poll-run.js';
@@ -123,7 +124,7 @@ export class PollScheduler {
           .join('; '),
       });
       this.st.cycles++;
-      if (failedAll) this.fail(new Error('every poll batch failed'));
+      if (failedAll) this.fail(new OprError('OPR_ERR_POLL_FAILED', 'every poll batch failed', { runID, errors: stats.errors }));
       else {
         this.st.lastSuccessAt = endedAt;
         this.st.consecutiveFailures = 0;
@@ -152,7 +153,7 @@ export class PollScheduler {
     // Jittered exponential backoff, counted in intervals: skip 0, 1, 3, 7… cycles, at most 5 minutes.
     const intervalMs = this.opts.intervalSeconds * 1000;
     const base = Math.min(300_000, intervalMs * (2 ** (this.st.consecutiveFailures - 1) - 1));
-    this.st.backoffUntil = base > 0 ? this.now() + base * (0.5 + Math.random() / 2) : null;
+    this.st.backoffUntil = base > 0 ? this.now() + upperHalfJitter(base) : null;
     this.bus.emit('poll:failed', { error: err });
     this.log.warn({ err, consecutiveFailures: this.st.consecutiveFailures, backoffUntil: this.st.backoffUntil }, 'poll cycle failed: no decisions made');
   }

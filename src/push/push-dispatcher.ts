@@ -28,6 +28,8 @@ import type { EventBus } from '../engine/event-bus.js';
 import type { ConfigIssue } from '../errors.js';
 import { ConfigError } from '../errors.js';
 import type { EventFilter, Store, SubscriberCursor } from '../store/store.js';
+import { backoffDelay } from '../util/backoff.js';
+import { displayUrl } from '../util/display-url.js';
 import { decodeSigningSecret, webhookHeaders } from './webhook-signature.js';
 
 export type SubscriberState = SubscriberCursor['state'];
@@ -90,16 +92,6 @@ export interface PushControl {
   replay(name: string, fromSeq: number): SubscriberStatus | undefined;
 }
 
-/** A redacted form of a subscriber URL for display: no credentials, no query string. */
-export function displayUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
 /**
  * Splits the credentials off a subscriber URL: the URL to request (without `user:pass@`) and, when it had any, the
  * `Authorization: Basic` header value that carries them (user and password percent-decoded, as a browser would).
@@ -128,14 +120,8 @@ export function scrubCredentials(text: string, url: string): string {
   }
   if (u.password === '') return text;
   let out = text;
-  for (const form of new Set([u.password, decodeURIComponent(u.password)])) out = out.split(form).join('[REDACTED]');
+  for (const form of new Set([u.password, decodeURIComponent(u.password)])) out = out.split(form).join(REDACTED);
   return out;
-}
-
-/** Delay before attempt `attempt + 1` after `attempt` failures: exponential, capped, from the upper half (jitter). */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
 
 function describeFailure(err: unknown, timeoutMs: number): string {
@@ -421,7 +407,7 @@ class PushWorker {
   }
 }
 
-/** Runs one worker per configured subscriber. Build with {@link PushDispatcher.create}; start, then close once. */
+/** Runs one worker per configured subscriber. Construct it, start it, then close it (closing twice is safe). */
 export class PushDispatcher implements PushControl {
   private readonly workers = new Map<string, PushWorker>();
   private offBus: (() => void) | undefined;

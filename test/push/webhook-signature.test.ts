@@ -1,6 +1,5 @@
 import { Webhook } from 'standardwebhooks';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, displayUrl } from '../../src/push/push-dispatcher.js';
 import { decodeSigningSecret, generateSigningSecret, signWebhook, webhookHeaders } from '../../src/push/webhook-signature.js';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -39,21 +38,5 @@ describe('Standard Webhooks signing', () => {
     expect(() => decodeSigningSecret('whsec_c2hvcnQ=')).toThrow(/at least 16 bytes/);
     expect(decodeSigningSecret(SECRET.slice('whsec_'.length))).toEqual(decodeSigningSecret(SECRET));
     expect(decodeSigningSecret(generateSigningSecret())).toHaveLength(32);
-  });
-});
-
-describe('backoffDelay', () => {
-  it('doubles per attempt up to the cap, drawing from the upper half of each step', () => {
-    const top = (): number => 0.999_999;
-    const bottom = (): number => 0;
-    expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, 1000, 10_000, top))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000]);
-    expect([1, 2, 3, 4].map((a) => backoffDelay(a, 1000, 10_000, bottom))).toEqual([500, 1000, 2000, 4000]);
-    expect(backoffDelay(200, 1000, 300_000, top)).toBe(300_000);
-  });
-});
-
-describe('displayUrl', () => {
-  it('drops credentials and the query string', () => {
-    expect(displayUrl('https://user:pw@billing.internal:8443/hooks/presence?token=abc')).toBe('https://billing.internal:8443/hooks/presence');
   });
 });
