@@ -279,6 +279,7 @@ function refreshAll() {
   run('health', loadHealth);
   if (currentView() === 'timeline') run('timeline', loadTimeline);
   else {
+    run('incidents', loadIncidents);
     run('charts', loadCharts);
     run('mismatches', () => loadMismatches(false));
   }
@@ -305,7 +306,213 @@ async function loadHealth() {
     return;
   }
   renderHealth(health);
+  await loadDemo(health);
   markUpdated();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Incidents: what to review first; each opens into its mismatches (GET /v1/mismatches?incident=)
+
+const INCIDENTS_EVERY_MS = 10_000;
+const INCIDENT_MISMATCHES = 50;
+const INCIDENT_CAUSE = {
+  mass_disagreement: 'mass disagreement (guard)',
+  webhook_loss: 'lost webhooks',
+  initial_sync: 'first-start sync',
+};
+const incidentState = { rows: [], counts: null, expanded: new Set(), mismatches: new Map() };
+
+async function loadIncidents() {
+  let page;
+  try {
+    page = await api('/v1/incidents?limit=20');
+  } catch (err) {
+    if (err instanceof AuthRequired) throw err;
+    const line = $('incident-error');
+    line.textContent = `Cannot load incidents: ${errorText(err)}`;
+    line.hidden = false;
+    return;
+  }
+  $('incident-error').hidden = true;
+  incidentState.rows = page.incidents;
+  incidentState.counts = page.counts;
+  for (const id of incidentState.expanded) await loadIncidentMismatches(id);
+  renderIncidents();
+}
+
+async function loadIncidentMismatches(id) {
+  const page = await api(`/v1/mismatches?incident=${encodeURIComponent(String(id))}&limit=${INCIDENT_MISMATCHES}`);
+  incidentState.mismatches.set(id, page.mismatches);
+}
+
+function incidentWhen(i) {
+  const a = toMs(i.firstAt);
+  const b = toMs(i.lastAt);
+  return b - a < 1000 ? fmtTime(a) : `${fmtTime(a)} – ${fmtClock(b)}`;
+}
+
+function renderIncidents() {
+  const c = incidentState.counts ?? { open: 0, acknowledged: 0, closed: 0 };
+  $('incident-count').textContent = `${fmtCount(c.open)} open · ${fmtCount(c.acknowledged)} acknowledged · ${fmtCount(c.closed)} closed`;
+  const rows = [];
+  for (const i of incidentState.rows) {
+    const expanded = incidentState.expanded.has(i.id);
+    rows.push(incidentRow(i, expanded));
+    if (expanded) rows.push(incidentDetail(i));
+  }
+  $('incident-rows').replaceChildren(...rows);
+  $('incident-empty').hidden = incidentState.rows.length > 0;
+}
+
+function incidentRow(i, expanded) {
+  const toggle = async () => {
+    if (incidentState.expanded.has(i.id)) {
+      incidentState.expanded.delete(i.id);
+    } else {
+      incidentState.expanded.add(i.id);
+      try {
+        await loadIncidentMismatches(i.id);
+      } catch (err) {
+        if (err instanceof AuthRequired) return;
+        incidentState.mismatches.set(i.id, { error: errorText(err) });
+      }
+    }
+    renderIncidents();
+  };
+  const actions = h('td', { class: 'actions' });
+  if (i.status === 'open') {
+    const btn = h('button', { type: 'button', class: 'btn btn-small', text: 'Ack', dataset: { action: 'ack-incident' }, title: 'Acknowledge the incident and its open mismatches' });
+    btn.addEventListener('click', async (e) => {
+      e.stopPropagation();
+      btn.disabled = true;
+      try {
+        await api(`/v1/incidents/${encodeURIComponent(String(i.id))}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+        // The counts by status and any open detail change too.
+        await loadIncidents();
+        run('mismatches', () => loadMismatches(false, true));
+      } catch (err) {
+        btn.disabled = false;
+        if (err instanceof AuthRequired) return;
+        const line = $('incident-error');
+        line.textContent = `Could not acknowledge incident #${i.id}: ${errorText(err)}`;
+        line.hidden = false;
+      }
+    });
+    actions.append(btn);
+  }
+  const status = i.closedReason ? `${i.status} (${i.closedReason})` : i.status;
+  const kinds = (i.byKind ?? []).map((k) => `${fmtCount(k.count)} ${(KIND_INFO[k.kind]?.label ?? k.kind)}`).join(' · ');
+  return h(
+    'tr',
+    {
+      class: `incident-row${expanded ? ' expanded' : ''}`,
+      dataset: { incidentId: String(i.id), cause: String(i.cause), status: String(i.status) },
+      title: expanded ? 'Click to close' : 'Click for its mismatches',
+      attrs: { 'aria-expanded': String(expanded) },
+      on: {
+        click: (e) => {
+          if (e.target.closest('a, button')) return;
+          void toggle();
+        },
+      },
+    },
+    h('td', { class: 'nowrap mono', text: `${expanded ? '▾' : '▸'} ${i.id}` }),
+    h('td', { class: 'nowrap' }, pill(status, i.status)),
+    h('td', {}, h('span', { class: 'incident-title', text: i.title }), h('span', { class: 'incident-cause', text: `${INCIDENT_CAUSE[i.cause] ?? i.cause}${i.note ? ` · note: ${i.note}` : ''}` })),
+    h('td', { class: 'nowrap', text: incidentWhen(i), title: `${isoTitle(i.firstAt)} – ${isoTitle(i.lastAt)}` }),
+    h('td', {}, h('strong', { text: fmtCount(i.mismatches) }), h('span', { class: 'incident-cause', text: kinds })),
+    actions,
+  );
+}
+
+function incidentDetail(i) {
+  const list = incidentState.mismatches.get(i.id);
+  let body;
+  if (list === undefined) body = h('p', { class: 'muted', text: 'Loading its mismatches…' });
+  else if (!Array.isArray(list)) body = h('p', { class: 'error-line', text: `Cannot load its mismatches: ${list.error}` });
+  else if (list.length === 0) body = h('p', { class: 'muted', text: 'No mismatch left in it (removed by retention).' });
+  else {
+    body = h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'table incident-mismatches' },
+        h('thead', {}, h('tr', {}, ...['#', 'Detected', 'Kind', 'User', 'Platform', 'Happened between', 'Status'].map((t) => h('th', { scope: 'col', text: t })))),
+        h(
+          'tbody',
+          {},
+          ...list.map((m) =>
+            h(
+              'tr',
+              { class: 'incident-mismatch', dataset: { mismatchId: String(m.id), kind: String(m.kind) } },
+              h('td', { class: 'nowrap mono', text: String(m.id) }),
+              h('td', { class: 'nowrap', text: fmtTime(m.detectedAt), title: isoTitle(m.detectedAt) }),
+              h('td', {}, kindPill(m.kind)),
+              h('td', { class: 'user-cell' }, userLink(m.userID)),
+              h('td', { class: 'nowrap', text: platformLabel(m.platformID, m.platform) }),
+              h('td', { class: 'nowrap', text: happenedBetween(m) }),
+              h('td', { class: 'nowrap' }, pill(m.status, m.status)),
+            ),
+          ),
+        ),
+      ),
+      h('p', {
+        class: 'muted small',
+        text:
+          list.length < i.mismatches
+            ? `The latest ${list.length} of ${fmtCount(i.mismatches)} mismatches; all of them: openim-presence mismatches list --incident ${i.id}`
+            : `All ${list.length} mismatches of incident #${i.id}.`,
+      }),
+    );
+  }
+  return h('tr', { class: 'incident-detail', dataset: { incidentId: String(i.id) } }, h('td', { attrs: { colspan: '6' } }, body));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Demo: under `openim-presence demo` only, a banner saying which scripted episode runs and what it shows now
+
+const demoState = { enabled: true, guardSeenInEpisode: null };
+
+async function loadDemo(health) {
+  if (!demoState.enabled) return;
+  let demo;
+  try {
+    demo = await api('/v1/demo');
+  } catch (err) {
+    if (err instanceof AuthRequired) throw err;
+    // 404: not a demo; stop asking.
+    if (err?.status === 404) demoState.enabled = false;
+    $('demo-banner').hidden = true;
+    return;
+  }
+  renderDemo(demo, health);
+}
+
+/** "episode 2 of 3: gateway gw-0 crashed at 10:02:00; guard holding 31 users until 10:04:30", what to watch, what next. */
+function renderDemo(demo, health) {
+  const box = $('demo-banner');
+  const poll = health.poll ?? { enabled: false };
+  const ep = demo.episode;
+  const guard = poll.enabled ? poll.guard : null;
+  if (guard) demoState.guardSeenInEpisode = ep.number;
+  let now = '';
+  if (ep.name === 'gateway_crash') {
+    if (guard) now = `; guard holding ${fmtCount(guard.readOffline)} users until ${fmtTime(guard.holdUntil)}`;
+    else if (demoState.guardSeenInEpisode === ep.number) now = '; the hold is over: the users still offline were corrected offline';
+    else now = '; waiting for a poll to read its users offline';
+  } else if (ep.name === 'silent_webhooks') {
+    const silent = health.webhooks?.summary?.state === 'silent' || health.webhooks?.state === 'silent';
+    now = silent ? '; webhook health is silent' : '; waiting for the last webhooks to leave the health window';
+  }
+  box.hidden = false;
+  box.dataset.episode = String(ep.number);
+  box.replaceChildren(
+    h('strong', { class: 'alert-title', text: `Demo · episode ${ep.number} of ${demo.episodes}: ${ep.title} at ${fmtTime(ep.since)}${now}` }),
+    h('span', { text: ` · ${ep.watch}` }),
+    ...(demo.next ? [h('span', { class: 'muted', text: ` Next: episode ${demo.next.number} (${demo.next.title}) at ${fmtTime(demo.next.at)}.` })] : []),
+    h('span', { class: 'demo-commands muted small' }, 'From a terminal: ', ...[demo.commands.report, demo.commands.incidents].flatMap((c, i) => [i > 0 ? ' · ' : '', h('code', { text: c })])),
+  );
 }
 
 /** Text with `code` spans (as the daemon's messages mark setting names) as nodes: the backticks are not shown. */
@@ -1418,6 +1625,7 @@ function showView() {
     run('timeline', loadTimeline);
   } else {
     document.title = 'OpenIM presence reconciler';
+    run('incidents', loadIncidents);
     run('charts', loadCharts);
     run('mismatches', () => loadMismatches(false));
   }
@@ -1454,6 +1662,7 @@ function start() {
   setInterval(() => $('auth-panel').hidden && run('health', loadHealth), HEALTH_EVERY_MS);
   setInterval(() => $('auth-panel').hidden && currentView() === 'overview' && run('charts', loadCharts), CHARTS_EVERY_MS);
   setInterval(() => $('auth-panel').hidden && currentView() === 'overview' && run('mismatches', () => loadMismatches(false)), MISMATCHES_EVERY_MS);
+  setInterval(() => $('auth-panel').hidden && currentView() === 'overview' && run('incidents', loadIncidents), INCIDENTS_EVERY_MS);
 }
 
 start();
