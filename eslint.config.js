@@ -23,4 +23,50 @@ export default tseslint.config(
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
+  // Layer rules (docs/architecture.md, where each part lives). Each folder may import only what its rule allows.
+  ...layerRules([
+    {
+      folder: 'src/reconciler',
+      why: 'the reconciler is pure: it imports nothing but the domain (src/domain.ts)',
+      patterns: [{ regex: '^(?!\\.\\./domain\\.js$)' }],
+    },
+    {
+      folder: 'src/store',
+      why: 'the store knows nothing of HTTP (no fastify, node:http, api, dashboard, ingest or listener code)',
+      patterns: [{ regex: '^(fastify|@fastify/.*|node:https?|https?)$' }, { regex: '^\\.\\./(api|dashboard|ingest|http)/' }],
+    },
+    {
+      folder: 'src/simulator',
+      why: 'the simulator stands alone: of this project it imports only src/openim/ and src/errors.ts',
+      patterns: [{ regex: '^\\.\\./(?!openim/|errors\\.js$)' }],
+    },
+    {
+      folder: 'src/client',
+      why: 'the subscriber client (exports ./client) stands alone: it imports only src/util/ and types from src/domain.ts',
+      patterns: [{ regex: '^\\.\\./(?!util/|domain\\.js$)' }, { regex: '^\\.\\./domain\\.js$', allowTypeImports: true }],
+    },
+    {
+      folder: 'src/util',
+      why: 'src/util holds small pure helpers any part (the standalone client too) may use: they import nothing of this project',
+      patterns: [{ regex: '^\\.\\./' }],
+    },
+    {
+      folder: 'src/dashboard',
+      why: 'the API mounts the dashboard: the dashboard must not import the API back (no folder cycle)',
+      patterns: [{ regex: '^\\.\\./api/' }],
+    },
+  ]),
 );
+
+/**
+ * One `@typescript-eslint/no-restricted-imports` block per folder: an import whose specifier matches one of the
+ * folder's patterns is an error that says the folder's rule.
+ */
+function layerRules(layers) {
+  return layers.map(({ folder, why, patterns }) => ({
+    files: [`${folder}/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: patterns.map((p) => ({ ...p, message: `${folder}: ${why}.` })) }],
+    },
+  }));
+}

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiContext } from '../api/api-context.js';
+import type { Logger } from 'pino';
 
 /** Content types of the file kinds the dashboard ships; any other file in the directory is not served. */
 export const ASSET_TYPES: Readonly<Record<string, string>> = {
@@ -76,7 +76,7 @@ function send(req: FastifyRequest, reply: FastifyReply, asset: Asset, cacheContr
 }
 
 /** Serves `/` (the page) and `/dashboard/<file>` (its assets). */
-export function registerDashboardRoutes(app: FastifyInstance, ctx: Pick<ApiContext, 'log'>, options: DashboardRoutesOptions = {}): void {
+export function registerDashboardRoutes(app: FastifyInstance, ctx: { log: Logger }, options: DashboardRoutesOptions = {}): void {
   const dirOption = options.assetsDir ?? new URL('./assets/', import.meta.url);
   const dir = typeof dirOption === 'string' ? dirOption : fileURLToPath(dirOption);
   let assets: Map<string, Asset>;
