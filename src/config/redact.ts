@@ -1,3 +1,4 @@
+import { urlPasswordForms } from '../util/url-redaction.js';
 import { SECRET_PATHS } from './schema.js';
 
 /** What every secret value is replaced with wherever configuration is shown. */
@@ -87,15 +88,8 @@ export function redactConfig<T>(config: T): T {
 export function collectSecrets(config: unknown): string[] {
   const found = new Set<string>();
   forEachString(config, (_holder, _key, value) => {
-    const password = urlPassword(value);
-    if (password === undefined) return;
-    let decoded = password;
-    try {
-      decoded = decodeURIComponent(password);
-    } catch {
-      // not valid percent-encoding: the raw form is enough
-    }
-    for (const form of [password, decoded]) if (form.length >= 6) found.add(form);
+    if (urlPassword(value) === undefined) return;
+    for (const form of urlPasswordForms(value)) if (form.length >= 6) found.add(form);
   });
   for (const pattern of SECRET_PATHS) {
     forEachAt(config, pattern.split('.'), (holder, key) => {

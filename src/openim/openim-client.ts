@@ -8,7 +8,7 @@ import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { MissingUsersError, OpenImApiError, OpenImTransportError, OprError } from '../errors.js';
 import { backoffDelay } from '../util/backoff.js';
-import { displayUrl } from '../util/display-url.js';
+import { displayUrl } from '../util/url-redaction.js';
 import {
   OPENIM_ERR,
   OPENIM_ROUTES,

@@ -29,7 +29,7 @@ import type { ConfigIssue } from '../errors.js';
 import { ConfigError } from '../errors.js';
 import type { EventFilter, Store, SubscriberCursor } from '../store/store.js';
 import { backoffDelay } from '../util/backoff.js';
-import { displayUrl } from '../util/display-url.js';
+import { displayUrl, urlPasswordForms } from '../util/url-redaction.js';
 import { decodeSigningSecret, webhookHeaders } from './webhook-signature.js';
 
 export type SubscriberState = SubscriberCursor['state'];
@@ -112,15 +112,8 @@ export function splitCredentials(url: string): { url: string; authorization: str
 
 /** `text` with every occurrence of the password of `url` (raw and percent-decoded) replaced by `[REDACTED]`. */
 export function scrubCredentials(text: string, url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return text;
-  }
-  if (u.password === '') return text;
   let out = text;
-  for (const form of new Set([u.password, decodeURIComponent(u.password)])) out = out.split(form).join(REDACTED);
+  for (const form of urlPasswordForms(url)) out = out.split(form).join(REDACTED);
   return out;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { displayUrl } from '../../src/util/display-url.js';
+import { displayUrl, urlPasswordForms } from '../../src/util/url-redaction.js';
 
 describe('displayUrl', () => {
   it('drops credentials and the query string', () => {
@@ -17,5 +17,21 @@ describe('displayUrl', () => {
 
   it('says so for a string that is not a URL', () => {
     expect(displayUrl('not a url')).toBe('(invalid URL)');
+  });
+});
+
+describe('urlPasswordForms', () => {
+  it('gives the password as written and percent-decoded, once each', () => {
+    expect(urlPasswordForms('https://a:s%3Dcret@h/')).toEqual(['s%3Dcret', 's=cret']);
+    expect(urlPasswordForms(new URL('https://a:plain@h/'))).toEqual(['plain']);
+  });
+
+  it('gives the written form alone for an invalid percent-encoding, instead of throwing', () => {
+    expect(urlPasswordForms('https://a:%ZZpw@h/')).toEqual(['%ZZpw']);
+  });
+
+  it('gives nothing without a password or for a string that is not a URL', () => {
+    expect(urlPasswordForms('https://user@h/')).toEqual([]);
+    expect(urlPasswordForms('not a url')).toEqual([]);
   });
 });
