@@ -2,8 +2,8 @@
  * Which incident a newly recorded mismatch belongs to. Pure: the caller keeps the active incidents and applies the
  * answer. Rules:
  * - a `suspect_poll` (the mass-disagreement guard) opens a `mass_disagreement` incident of its own;
- * - a `missed_offline` detected while such an incident's hold runs or soon after it ends (the corrections that
- *   followed the hold: a crashed gateway's users) joins it;
+ * - a `missed_offline` detected when such an incident's hold ends or soon after (the corrections that followed the
+ *   hold: a crashed gateway's users) joins it;
  * - otherwise missed_online, missed_offline and initial_sync join the active incident of the same kind, cause and
  *   platform whose latest mismatch is at most `gapMs` older and whose first is at most `maxSpanMs` older (a run of
  *   lost webhooks on one platform), or open one;
@@ -53,7 +53,10 @@ export function groupMismatch(m: Mismatch, active: readonly ActiveIncident[], o:
     let guard: ActiveIncident | undefined;
     for (const i of active) {
       if (i.cause !== 'mass_disagreement') continue;
-      if (at >= i.firstAt && at <= i.firstAt + o.guardHoldMs + o.guardFollowMs && (guard === undefined || i.firstAt > guard.firstAt)) guard = i;
+      // While the guard holds no whole-user offline is corrected: an offline correction then is a platform of a user
+      // still online elsewhere, an ordinary lost webhook. The hold's end releases the crashed gateway's users.
+      const from = i.firstAt + o.guardHoldMs;
+      if (at >= from && at <= from + o.guardFollowMs && (guard === undefined || i.firstAt > guard.firstAt)) guard = i;
     }
     if (guard) return { join: guard.id };
   }

@@ -41,7 +41,7 @@ export function incidentTitle(i: Incident, counts: readonly IncidentKindCount[])
     case 'mass_disagreement':
       return offline > 0
         ? `gateway crash at ${clock(i.firstAt)}: the guard held, then ${plural(offline, 'user')} corrected offline`
-        : `mass disagreement at ${clock(i.firstAt)}: the guard held, nothing corrected (a slow gateway, or still holding)`;
+        : `mass disagreement at ${clock(i.firstAt)}: guard raised, nothing corrected yet (still holding, or a slow gateway that came back)`;
     case 'initial_sync':
       return `first-start sync ${span}: ${plural(of('initial_sync')?.users ?? 0, 'user')} already online`;
     case 'webhook_loss': {

@@ -63,6 +63,8 @@ describe('grouping a mismatch into an incident', () => {
     const guard = active({ id: 9, cause: 'mass_disagreement', kind: 'suspect_poll', platformID: null, firstAt: T0, lastAt: T0 });
     const run = active({ kind: 'missed_offline', lastAt: T0 });
     expect(groupMismatch(m({ kind: 'missed_offline', detectedAt: T0 + 61_000 }), [run, guard], O)).toEqual({ join: 9 });
+    // During the hold: a platform of a user still online elsewhere, an ordinary run.
+    expect(groupMismatch(m({ kind: 'missed_offline', detectedAt: T0 + 59_999 }), [run, guard], O)).toEqual({ join: 7 });
     // Too long after the hold: an ordinary run again.
     expect(groupMismatch(m({ kind: 'missed_offline', detectedAt: T0 + 60_000 + 30_001 }), [run, guard], O)).toEqual({ join: 7 });
     // Online corrections never follow a guard.
