@@ -1,16 +1,19 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import closeWithGrace from 'close-with-grace';
+import { stringify as stringifyYaml } from 'yaml';
 import { badPortReason, isFetchBadPort } from '../config/bad-ports.js';
 import { configSchema } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
 import { startDaemon } from '../daemon/daemon.js';
+import { demoStatus } from '../demo/demo-script.js';
+import type { DemoPlan } from '../demo/demo-script.js';
 import { createLogger } from '../logging/logger.js';
 import { startSimulator } from '../simulator/index.js';
 
@@ -22,6 +25,20 @@ interface DemoOptions {
   dataDir?: string;
   seed: number;
   verbose: boolean;
+}
+
+/**
+ * How the demo is sized so each episode shows its mechanism within the times the README states. The guard counts
+ * poll-verified users read wholly offline: with about 25 % of the users online (three quarters of it reached by the
+ * crash at 2 min), the crashed gateway's third is ~55 users of 1 000, over the floor of 25 and over 20 % of the
+ * believed-online users. A one-minute health window lets webhook health turn silent one minute after the last
+ * webhook (v3.8.1 episode) instead of an hour.
+ */
+export const DEMO_TUNING = { onlineShare: 0.25, guardHoldMs: 45_000, healthWindowMinutes: 1 } as const;
+
+/** The guard's floor for a demo of `users`: 2.5 % of them (25 of 1 000), at least 5. */
+export function demoGuardMinUsers(users: number): number {
+  return Math.max(5, Math.round(users * 0.025));
 }
 
 /** The configuration's default api.port (outside the Fetch standard's blocked ports, so browsers open it). */
@@ -96,10 +113,12 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     reorderMs: 500,
     // The daemon serves webhooks on its API port; connections made before it listens lose their webhooks.
     webhookUrl: `http://127.0.0.1:${port}/${pathSecret}`,
-    // Nobody online at start (so every connection has its webhook), then churn that settles near 10 % online.
+    // Nobody online at start (so every connection has its webhook), then churn that settles near 25 % online: by
+    // the crash about three quarters of that is reached, so the crashed gateway's third of the online users is
+    // well over the guard's floor below (demo sizing: see DEMO_TUNING).
     workload: {
       onlineFraction: 0,
-      connectRatePerSec: (opts.users * 0.1) / 90,
+      connectRatePerSec: (opts.users * DEMO_TUNING.onlineShare) / 90,
       sessionMeanMs: 90_000,
       multiDeviceProb: 0.2,
       samePlatformProb: 0.05,
@@ -113,18 +132,45 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const config: Config = configSchema.parse({
+  const input = {
     openim: { apiUrl: sim.apiUrl, secret: sim.secret, adminUserID: sim.adminUserID },
-    webhook: { host: '127.0.0.1', port, pathSecret },
+    // The simulator's gateways run on this host: the listener's public URL is the loopback one (doctor checks it).
+    webhook: { host: '127.0.0.1', port, pathSecret, publicUrl: `http://127.0.0.1:${port}` },
     api: { host: '127.0.0.1', port },
     store: { path: join(dataDir, 'presence.db') },
     poll: { intervalSeconds: 5, coverageSeconds: 30, discoveryIntervalSeconds: 600 },
-    reconcile: { massGuardMinUsers: 20, massGuardHoldMs: 45_000, healthWindowMinutes: 5 },
+    reconcile: {
+      massGuardMinUsers: demoGuardMinUsers(opts.users),
+      massGuardHoldMs: DEMO_TUNING.guardHoldMs,
+      healthWindowMinutes: DEMO_TUNING.healthWindowMinutes,
+    },
     log: { level: opts.verbose ? 'info' : 'warn' },
-  });
+  };
+  const config: Config = configSchema.parse(input);
+  // The same settings in a file, so `doctor`, `report`, `tail` and `incidents` can be pointed at this demo.
+  const configFile = join(dataDir, 'demo.yaml');
+  writeFileSync(configFile, stringifyYaml({ ...input, store: undefined, log: undefined }), { mode: 0o600 });
+  const cli = 'npx openim-presence';
+  const commands = {
+    doctor: `${cli} doctor --config ${configFile}`,
+    report: `${cli} report --config ${configFile} --since 15m`,
+    tail: `${cli} tail --config ${configFile}`,
+    incidents: `${cli} incidents list --config ${configFile}`,
+  };
+  const episodeMs = opts.episodeAfter * 1000;
+  const plan: DemoPlan = {
+    startedAt: Date.now(),
+    episodeMs,
+    users: opts.users,
+    loss: opts.loss,
+    crashedGateway: 'gw-0',
+    guardHoldMs: DEMO_TUNING.guardHoldMs,
+    healthWindowMinutes: DEMO_TUNING.healthWindowMinutes,
+    commands,
+  };
   let daemon;
   try {
-    daemon = await startDaemon(config, { logger: log });
+    daemon = await startDaemon(config, { logger: log, demo: () => demoStatus(plan, Date.now()) });
   } catch (err) {
     process.stderr.write(`demo: the daemon could not start on 127.0.0.1:${port}: ${(err as Error).message} (try --port 0)\n`);
     await sim.close();
@@ -133,16 +179,19 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     return;
   }
 
-  const episode = opts.episodeAfter * 1000;
+  const say = (at: number): void => {
+    const e = demoStatus(plan, at).episode;
+    process.stdout.write(`[demo ${new Date(at).toISOString().slice(11, 19)}] episode ${e.number}: ${e.title}. ${e.watch}\n`);
+  };
   const timers = [
     setTimeout(() => {
       sim.crashGateway(0);
-      process.stdout.write(`[demo] gateway 0 crashed: its users vanish from the live view and no offline webhooks come\n`);
-    }, episode),
+      say(plan.startedAt + episodeMs);
+    }, plan.startedAt + episodeMs - Date.now()),
     setTimeout(() => {
       sim.setFaults({ version: '3.8.1' });
-      process.stdout.write(`[demo] OpenIM now behaves like v3.8.1: no presence webhooks at all; watch webhook health go silent\n`);
-    }, 2 * episode),
+      say(plan.startedAt + 2 * episodeMs);
+    }, plan.startedAt + 2 * episodeMs - Date.now()),
   ];
   process.stdout.write(
     [
@@ -155,7 +204,17 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       `  Simulator   ${sim.apiUrl}  (control: ${sim.controlUrl})`,
       `  Data        ${dataDir}${tempDir ? ' (removed on exit)' : ''}`,
       '',
-      `  In ${opts.episodeAfter} s a gateway crashes; ${opts.episodeAfter} s later OpenIM stops sending presence webhooks (v3.8.1).`,
+      '  Point the CLI at it (the settings file is in the data folder):',
+      `    ${commands.doctor}`,
+      `    ${commands.report}`,
+      `    ${commands.tail}`,
+      `    ${commands.incidents}`,
+      '',
+      `  Episode 1 now: ${Math.round(opts.loss * 100)} % of webhooks lost, corrections within seconds.`,
+      `  Episode 2 in ${opts.episodeAfter} s: gateway gw-0 crashes; the mass-disagreement guard raises a suspect_poll,`,
+      `    holds ${DEMO_TUNING.guardHoldMs / 1000} s, then corrects its users offline.`,
+      `  Episode 3 in ${2 * opts.episodeAfter} s: OpenIM behaves like v3.8.1 (no presence webhooks); webhook health turns`,
+      `    silent about ${DEMO_TUNING.healthWindowMinutes} min later (the demo's health window).`,
       '  Press Ctrl-C to stop.',
       '',
     ].join('\n') + '\n',

@@ -64,7 +64,7 @@ export function incidentDetail(d: IncidentDetail): string {
   out.push(`  status     ${d.status}${d.closedReason ? ` (${d.closedReason} at ${d.closedAt ?? ''})` : ''}${d.acknowledgedAt ? `, acknowledged at ${d.acknowledgedAt}` : ''}\n`);
   out.push(`  cause      ${d.cause} (${d.kind}${d.platform ? ` on ${d.platform}` : ''})\n`);
   out.push(`  when       ${d.firstAt} – ${d.lastAt}\n`);
-  out.push(`  mismatches ${d.mismatches}: ${d.byKind.map((k) => `${k.count} ${k.kind} (${k.users} users)`).join(', ')}\n`);
+  out.push(`  mismatches ${d.mismatches}: ${d.byKind.map((k) => `${k.count} ${k.kind} (${k.users} user${k.users === 1 ? '' : 's'})`).join(', ')}\n`);
   if (d.note !== '') out.push(`  note       ${printable(d.note)}\n`);
   out.push(`\nLatest ${d.latestMismatches.length} of its mismatches (all: openim-presence mismatches list --incident ${d.id}):\n`);
   out.push(mismatchesTable({ mismatches: d.latestMismatches, next: null }));

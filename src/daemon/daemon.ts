@@ -211,8 +211,9 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     gapMs: INCIDENT_GAP_MS,
     maxSpanMs: INCIDENT_MAX_SPAN_MS,
     guardHoldMs: config.reconcile.massGuardHoldMs,
-    // Offline corrections this long after the hold still follow it: the cycle after the hold and its confirm poll.
-    guardFollowMs: 3 * config.poll.intervalSeconds * 1000 + config.reconcile.confirmDelayMs + 2 * config.openim.timeoutMs,
+    // Offline corrections this long after the hold still follow it: the cycle after the hold (one interval, or two
+    // when one is late) and its confirm poll. Longer would sweep in ordinary lost offlines of the time.
+    guardFollowMs: 2 * config.poll.intervalSeconds * 1000 + config.reconcile.confirmDelayMs + config.openim.timeoutMs,
     retentionMs: config.store.incidentRetentionDays * 86_400_000,
     openMaxAgeMs: config.store.openMismatchMaxAgeDays * 86_400_000,
     checkEveryMs: Math.max(1000, Math.min(30_000, config.poll.intervalSeconds * 1000)),
