@@ -179,6 +179,9 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     return;
   }
 
+  daemon.bus.on('guard:raised', (g) => {
+    plan.lastGuard = { at: Date.now(), readOffline: g.readOffline };
+  });
   const say = (at: number): void => {
     const e = demoStatus(plan, at).episode;
     process.stdout.write(`[demo ${new Date(at).toISOString().slice(11, 19)}] episode ${e.number}: ${e.title}. ${e.watch}\n`);

@@ -19,6 +19,8 @@ export interface DemoPlan {
   healthWindowMinutes: number;
   /** The CLI commands that read this demo (printed at start, shown on the dashboard). */
   commands: { doctor: string; report: string; tail: string; incidents: string };
+  /** The last time the mass-disagreement guard was raised, and over how many users (set as it happens). */
+  lastGuard?: { at: number; readOffline: number };
 }
 
 export interface DemoEpisode {
@@ -37,6 +39,8 @@ export interface DemoStatus {
   users: number;
   loss: number;
   commands: DemoPlan['commands'];
+  /** The guard raised during the current episode, if it was: a page opened after it cleared still says so. */
+  guardRaised: { at: number; readOffline: number } | null;
 }
 
 function episodes(p: DemoPlan): DemoEpisode[] {
@@ -83,6 +87,7 @@ export function demoStatus(p: DemoPlan, now: number): DemoStatus {
     users: p.users,
     loss: p.loss,
     commands: p.commands,
+    guardRaised: p.lastGuard !== undefined && p.lastGuard.at >= all[i]!.since ? p.lastGuard : null,
   };
 }
 
@@ -95,5 +100,6 @@ export function demoStatusToJson(s: DemoStatus): Record<string, unknown> {
     users: s.users,
     loss: s.loss,
     commands: s.commands,
+    guardRaised: s.guardRaised ? { at: new Date(s.guardRaised.at).toISOString(), readOffline: s.guardRaised.readOffline } : null,
   };
 }

@@ -69,6 +69,16 @@ describe.skipIf(!HAS_CHROMIUM)(`the demo banner${SKIP_REASON}`, () => {
     expect(errors).toEqual([]);
   });
 
+  it('says the hold ended when the guard was raised in this episode and holds no more, even on a page opened after', async () => {
+    plan.lastGuard = { at: Date.now() - 20_000, readOffline: 57 };
+    const { page, errors } = await browser.newPage();
+    await page.goto(demo.apiUrl);
+    const banner = page.locator('#demo-banner');
+    await expect.poll(() => banner.innerText(), WAIT).toContain('the guard held 57 users from');
+    expect(await banner.innerText()).toContain('then the hold ended');
+    expect(errors).toEqual([]);
+  });
+
   it('shows no demo banner on a daemon that is not the demo', async () => {
     const { page, errors } = await browser.newPage();
     await page.goto(plain.apiUrl);

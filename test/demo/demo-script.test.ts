@@ -26,6 +26,12 @@ describe('the demo script', () => {
     expect(silent.episode.watch).toContain('1-minute health window');
   });
 
+  it('remembers a guard raised during the current episode only', () => {
+    expect(demoStatus({ ...PLAN, lastGuard: { at: T0 + 122_000, readOffline: 57 } }, T0 + 200_000).guardRaised).toEqual({ at: T0 + 122_000, readOffline: 57 });
+    expect(demoStatus({ ...PLAN, lastGuard: { at: T0 + 122_000, readOffline: 57 } }, T0 + 250_000).guardRaised).toBeNull();
+    expect(demoStatus(PLAN, T0 + 200_000).guardRaised).toBeNull();
+  });
+
   it('serves its times as ISO-8601', () => {
     const j = demoStatusToJson(demoStatus(PLAN, T0 + 130_000));
     expect(j).toMatchObject({ episode: { since: '2026-12-06T10:02:00.000Z' }, next: { at: '2026-12-06T10:04:00.000Z' }, commands: PLAN.commands });

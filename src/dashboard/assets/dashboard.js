@@ -472,7 +472,7 @@ function incidentDetail(i) {
 // ---------------------------------------------------------------------------------------------------------------
 // Demo: under `openim-presence demo` only, a banner saying which scripted episode runs and what it shows now
 
-const demoState = { enabled: true, guardSeenInEpisode: null };
+const demoState = { enabled: true };
 
 async function loadDemo(health) {
   if (!demoState.enabled) return;
@@ -495,11 +495,10 @@ function renderDemo(demo, health) {
   const poll = health.poll ?? { enabled: false };
   const ep = demo.episode;
   const guard = poll.enabled ? poll.guard : null;
-  if (guard) demoState.guardSeenInEpisode = ep.number;
   let now = '';
   if (ep.name === 'gateway_crash') {
     if (guard) now = `; guard holding ${fmtCount(guard.readOffline)} users until ${fmtTime(guard.holdUntil)}`;
-    else if (demoState.guardSeenInEpisode === ep.number) now = '; the hold is over: the users still offline were corrected offline';
+    else if (demo.guardRaised) now = `; the guard held ${fmtCount(demo.guardRaised.readOffline)} users from ${fmtTime(demo.guardRaised.at)}, then the hold ended: those still offline were corrected offline (see Incidents)`;
     else now = '; waiting for a poll to read its users offline';
   } else if (ep.name === 'silent_webhooks') {
     const silent = health.webhooks?.summary?.state === 'silent' || health.webhooks?.state === 'silent';
