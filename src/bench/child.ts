@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { correctionRole } from './correction-bench.js';
+import { bareSseRole, subscribersRole } from './fanout-bench.js';
 import { bareRole, daemonRole, durableBareRole } from './roles.js';
 import { EldMonitor } from './stats.js';
 import { simRole, sweepRole } from './sweep-bench.js';
@@ -17,6 +18,8 @@ const ROLES: Record<string, RoleStarter> = {
   sim: simRole,
   sweep: sweepRole,
   correction: correctionRole,
+  subscribers: subscribersRole,
+  'sse-bare': bareSseRole,
 };
 
 function send(m: FromChild): void {

@@ -3,22 +3,32 @@
  * (`GET /v1/events`, `Accept: text/event-stream`; events carry `id: <seq>` and `data: <event JSON>`), at a fixed
  * webhook rate.
  *
- * The daemon runs in a child process; the load generator and the subscribers run in this process, so the send time
- * (just before the request is written) and the receive time (when the chunk holding the event arrives) are read
- * from the same clock (performance.now()). Every webhook is an online for a fresh user, so each yields exactly one
- * event, matched to its send time by userID.
+ * The daemon runs in a child process, the load generator in this one, and the subscribers in child processes of
+ * their own (`subscriberProcesses`), so the figure is the daemon's, not that of a process shared with 100 parsers.
+ * Send and receive times are read as `performance.timeOrigin + performance.now()` in each process (one machine, one
+ * clock). Every webhook is an online for a fresh user, so each yields exactly one event, matched to its send time by
+ * userID. A control run does the same against a bare SSE broadcaster (node:http, no storage), which shows what the
+ * machine itself allows with daemon, generator and subscribers on two cores.
  */
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { runOpenLoop, webhookBody } from './load.js';
 import type { WebhookRequest } from './load.js';
 import type { BenchOutput } from './report.js';
 import { fig, fmtNumber } from './report.js';
 import type { DaemonReady } from './roles.js';
+import { BENCH_PATH_SECRET, WEBHOOK_OK_BODY } from './roles.js';
+import type { LatencySummary } from './stats.js';
 import { EldMonitor, Samples, sleep } from './stats.js';
+import type { Worker, WorkerRole } from './workers.js';
 import { startWorker, withProfile } from './workers.js';
 
 export interface FanoutOptions {
   subscribers: number;
+  /** Child processes the subscribers are spread over (default 2). */
+  subscriberProcesses?: number;
+  /** Also run the same load against a bare SSE broadcaster (default true). */
+  control?: boolean;
   /** Webhooks (= events) per second. */
   rate: number;
   durationS: number;
@@ -132,9 +142,178 @@ class FreshOnlines {
   }
 }
 
-export async function fanoutBench(o: FanoutOptions): Promise<BenchOutput> {
-  const daemon = await startWorker<DaemonReady>('daemon', { api: { maxSseConnections: Math.max(1000, o.subscribers + 10) } }, );
+export interface SubscribersArg {
+  apiUrl: string;
+  count: number;
+}
+
+/**
+ * Role `subscribers`: `count` SSE subscribers of `apiUrl` in this process. Commands: `received` (events received),
+ * `latencies` (arg: userID → absolute send time; answers the latency summary, raw latencies and how many events
+ * matched no send).
+ */
+export async function subscribersRole(arg: unknown): Promise<WorkerRole> {
+  const { apiUrl, count } = arg as SubscribersArg;
+  const arrivalUser: string[] = [];
+  const at: number[] = [];
   const subs: Subscriber[] = [];
+  for (let i = 0; i < count; i++) {
+    subs.push(
+      subscribe(apiUrl, (userID, t) => {
+        arrivalUser.push(userID);
+        at.push(performance.timeOrigin + t);
+      }),
+    );
+  }
+  await Promise.all(subs.map((s) => s.opened));
+  return {
+    ready: { subscribers: count },
+    commands: {
+      received: () => arrivalUser.length,
+      latencies: (sent: unknown) => {
+        const sentAt = sent as Record<string, number>;
+        const latencies = new Samples();
+        const raw: number[] = [];
+        let unmatched = 0;
+        for (let i = 0; i < arrivalUser.length; i++) {
+          const t = sentAt[arrivalUser[i]!];
+          if (t === undefined) {
+            unmatched++;
+            continue;
+          }
+          const l = at[i]! - t;
+          latencies.add(l);
+          raw.push(Math.round(l * 100) / 100);
+        }
+        return { summary: latencies.summary(), raw, unmatched };
+      },
+    },
+    close: () => {
+      for (const s of subs) s.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * Role `sse-bare`: the control. A node:http server that answers a webhook POST with OpenIM's reply and writes one
+ * SSE frame (`id`, `data` with the userID) to every open `GET /v1/events`: no parsing beyond the userID, no storage.
+ */
+export async function bareSseRole(): Promise<WorkerRole> {
+  const streams = new Set<http.ServerResponse>();
+  let seq = 0;
+  const replyHeaders = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_OK_BODY)) };
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.startsWith('/v1/events') === true) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      res.write(': open\n\n');
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const m = /"userID":"([^"]+)"/.exec(Buffer.concat(chunks).toString('utf8'));
+      if (m) {
+        const frame = `id: ${++seq}\ndata: {"seq":${seq},"userID":"${m[1]!}"}\n\n`;
+        for (const s of streams) s.write(frame);
+      }
+      res.writeHead(200, replyHeaders);
+      res.end(WEBHOOK_OK_BODY);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    ready: { webhookUrl: `${base}/${BENCH_PATH_SECRET}`, apiUrl: base } satisfies DaemonReady,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of streams) s.end();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+interface FanoutRun {
+  summary: LatencySummary;
+  expected: number;
+  received: number;
+  unmatched: number;
+  replyP99: number;
+  generator: { eldMaxMs: number; cpuShare: number };
+  serverCpuShare: number;
+  subscriberEldMaxMs: number;
+}
+
+/** One run: subscribers in their processes, the open-loop load from this one, latencies matched by userID. */
+async function fanoutRun(server: Worker<DaemonReady>, o: FanoutOptions, name: string): Promise<FanoutRun> {
+  const processes = Math.max(1, Math.min(o.subscribers, o.subscriberProcesses ?? 2));
+  const counts = Array.from({ length: processes }, (_, i) => Math.floor(o.subscribers / processes) + (i < o.subscribers % processes ? 1 : 0));
+  const groups = await Promise.all(counts.map((count) => startWorker<{ subscribers: number }>('subscribers', { apiUrl: server.ready.apiUrl, count } satisfies SubscribersArg)));
+  try {
+    await sleep(200);
+    await server.eld();
+    await Promise.all(groups.map((g) => g.eld()));
+    const sentAt: Record<string, number> = {};
+    const ownEld = new EldMonitor().start();
+    const cpu0 = process.cpuUsage();
+    const serverCpu0 = await server.call<NodeJS.CpuUsage>('cpu');
+    const t0 = performance.now();
+    const load = await withProfile(server, o.profileDir, name, () =>
+      runOpenLoop({
+        url: server.ready.webhookUrl,
+        rate: o.rate,
+        durationS: o.durationS,
+        mix: new FreshOnlines(),
+        maxSockets: 32,
+        onSend: (w, at) => {
+          const m = /"userID":"([^"]+)"/.exec(w.body);
+          if (m) sentAt[m[1]!] = performance.timeOrigin + at;
+        },
+      }),
+    );
+    const expected = load.ok * o.subscribers;
+    const deadline = Date.now() + 5000;
+    const receivedNow = async (): Promise<number> => (await Promise.all(groups.map((g) => g.call<number>('received')))).reduce((a, b) => a + b, 0);
+    while ((await receivedNow()) < expected && Date.now() < deadline) await sleep(50);
+    const ownCpu = process.cpuUsage(cpu0);
+    const serverCpu1 = await server.call<NodeJS.CpuUsage>('cpu');
+    const elapsedMs = performance.now() - t0;
+    const generator = { eldMaxMs: ownEld.take().maxMs, cpuShare: (ownCpu.user + ownCpu.system) / 1000 / elapsedMs };
+    ownEld.stop();
+    const serverCpuShare = (serverCpu1.user - serverCpu0.user + serverCpu1.system - serverCpu0.system) / 1000 / elapsedMs;
+    const parts = await Promise.all(groups.map((g) => g.call<{ raw: number[]; unmatched: number }>('latencies', sentAt)));
+    const subscriberEld = await Promise.all(groups.map((g) => g.eld()));
+    const all = new Samples();
+    let unmatched = 0;
+    for (const p of parts) {
+      all.addAll(p.raw);
+      unmatched += p.unmatched;
+    }
+    return {
+      summary: all.summary(),
+      expected,
+      received: all.count,
+      unmatched,
+      replyP99: load.latency.p99,
+      generator,
+      serverCpuShare,
+      subscriberEldMaxMs: Math.max(...subscriberEld.map((e) => e.maxMs)),
+    };
+  } finally {
+    await Promise.allSettled(groups.map((g) => g.stop()));
+  }
+}
+
+export async function fanoutBench(o: FanoutOptions): Promise<BenchOutput> {
+  const daemon = await startWorker<DaemonReady>('daemon', { api: { maxSseConnections: Math.max(1000, o.subscribers + 10) } });
+  let run: FanoutRun;
+  let eld;
   try {
     const missing = await probeSse(daemon.ready.apiUrl);
     if (missing !== undefined) {
@@ -147,68 +326,45 @@ export async function fanoutBench(o: FanoutOptions): Promise<BenchOutput> {
         details: { notMeasured: missing },
       };
     }
-    const sentAt = new Map<string, number>();
-    const latencies = new Samples();
-    let late = 0;
-    const onEvent = (userID: string, at: number): void => {
-      const t = sentAt.get(userID);
-      if (t === undefined) {
-        late++;
-        return;
-      }
-      latencies.add(at - t);
-    };
-    for (let i = 0; i < o.subscribers; i++) subs.push(subscribe(daemon.ready.apiUrl, onEvent));
-    await Promise.all(subs.map((s) => s.opened));
-    await sleep(200);
-    await daemon.eld();
-    // This process (load generator + subscribers) must not be the bottleneck: its own loop delay and CPU are recorded.
-    const ownEld = new EldMonitor().start();
-    const cpu0 = process.cpuUsage();
-    const daemonCpu0 = await daemon.call<NodeJS.CpuUsage>('cpu');
-    const t0 = performance.now();
-    const load = await withProfile(daemon, o.profileDir, 'fanout', () => runOpenLoop({
-      url: daemon.ready.webhookUrl,
-      rate: o.rate,
-      durationS: o.durationS,
-      mix: new FreshOnlines(),
-      maxSockets: 32,
-      onSend: (w, at) => {
-        const m = /"userID":"([^"]+)"/.exec(w.body);
-        if (m) sentAt.set(m[1]!, at);
-      },
-    }));
-    const expected = load.ok * o.subscribers;
-    const deadline = Date.now() + 5000;
-    while (latencies.count < expected && Date.now() < deadline) await sleep(20);
-    const eld = await daemon.eld();
-    const ownCpu = process.cpuUsage(cpu0);
-    const daemonCpu1 = await daemon.call<NodeJS.CpuUsage>('cpu');
-    const elapsedMs = performance.now() - t0;
-    const generator = { eld: ownEld.take(), cpuShare: (ownCpu.user + ownCpu.system) / 1000 / elapsedMs };
-    const daemonCpuShare = (daemonCpu1.user - daemonCpu0.user + daemonCpu1.system - daemonCpu0.system) / 1000 / elapsedMs;
-    ownEld.stop();
-    const received = latencies.count;
-    const s = latencies.summary();
-    const complete = received >= expected;
-    const label = `fan-out webhook → SSE, ${o.subscribers} subscribers at ${fmtNumber(o.rate)} events/s`;
-    return {
-      figures: [
-        fig('fanout', 'fanout.p50', `${label}: p50`, s.p50, 'ms', { baseline: `${fmtNumber(received)} deliveries` }),
-        fig('fanout', 'fanout.p99', `${label}: p99`, s.p99, 'ms', { baseline: `≤ ${P99_TARGET_MS} ms`, holds: s.p99 <= P99_TARGET_MS && complete }),
-        fig('fanout', 'fanout.max', `${label}: max`, s.max, 'ms'),
-        fig('fanout', 'fanout.replyP99', `${label}: webhook reply p99 meanwhile`, load.latency.p99, 'ms'),
-        fig('fanout', 'fanout.generatorEldMax', `${label}: load generator + subscribers process, event-loop max delay (its health)`, generator.eld.maxMs, 'ms', {
-          baseline: `it used ${fmtNumber(generator.cpuShare * 100)} % of a core; the daemon ${fmtNumber(daemonCpuShare * 100)} %`,
-          digits: 1,
-        }),
-        fig('fanout', 'fanout.missing', `${label}: deliveries missing`, expected - received, '', { baseline: `0 of ${fmtNumber(expected)}`, holds: complete, digits: 0 }),
-      ],
-      eld,
-      details: { options: o, load, expected, received, unmatched: late, latency: s, generator, daemonCpuShare },
-    };
+    run = await fanoutRun(daemon, o, 'fanout');
+    eld = await daemon.eld();
   } finally {
-    for (const s of subs) s.close();
     await daemon.stop();
   }
+  let control: FanoutRun | undefined;
+  if (o.control ?? true) {
+    const bare = await startWorker<DaemonReady>('sse-bare', {});
+    try {
+      control = await fanoutRun(bare, { ...o, profileDir: undefined }, 'fanout-control');
+    } finally {
+      await bare.stop();
+    }
+  }
+  const s = run.summary;
+  const complete = run.received >= run.expected;
+  const processes = Math.max(1, Math.min(o.subscribers, o.subscriberProcesses ?? 2));
+  const label = `fan-out webhook → SSE, ${o.subscribers} subscribers (${processes} processes) at ${fmtNumber(o.rate)} events/s`;
+  const controlNote = (v: number | undefined): string => (v === undefined ? '' : `; bare SSE broadcaster ${fmtNumber(v)} ms`);
+  return {
+    figures: [
+      fig('fanout', 'fanout.p50', `${label}: p50`, s.p50, 'ms', { baseline: `${fmtNumber(run.received)} deliveries${controlNote(control?.summary.p50)}` }),
+      fig('fanout', 'fanout.p99', `${label}: p99`, s.p99, 'ms', { baseline: `≤ ${P99_TARGET_MS} ms${controlNote(control?.summary.p99)}`, holds: s.p99 <= P99_TARGET_MS && complete }),
+      fig('fanout', 'fanout.max', `${label}: max`, s.max, 'ms', { baseline: controlNote(control?.summary.max).slice(2) }),
+      fig('fanout', 'fanout.replyP99', `${label}: webhook reply p99 meanwhile`, run.replyP99, 'ms'),
+      fig('fanout', 'fanout.generatorEldMax', `${label}: load generator process, event-loop max delay (its health)`, run.generator.eldMaxMs, 'ms', {
+        baseline: `it used ${fmtNumber(run.generator.cpuShare * 100)} % of a core; the daemon ${fmtNumber(run.serverCpuShare * 100)} %; subscriber processes' max delay ${fmtNumber(run.subscriberEldMaxMs)} ms`,
+        digits: 1,
+      }),
+      fig('fanout', 'fanout.missing', `${label}: deliveries missing`, run.expected - run.received, '', { baseline: `0 of ${fmtNumber(run.expected)}`, holds: complete, digits: 0 }),
+      ...(control
+        ? [
+            fig('fanout', 'fanout.control.p99', `${label}: control, a bare SSE broadcaster (no storage) in the same harness: p99`, control.summary.p99, 'ms', {
+              baseline: `${fmtNumber(control.received)} of ${fmtNumber(control.expected)} deliveries; it used ${fmtNumber(control.serverCpuShare * 100)} % of a core`,
+            }),
+          ]
+        : []),
+    ],
+    eld,
+    details: { options: o, run, control },
+  };
 }
