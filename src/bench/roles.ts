@@ -91,6 +91,11 @@ export async function startBareServer(): Promise<BareServer> {
       res.end(WEBHOOK_OK_BODY);
     });
   });
+  return listenBare(server, () => undefined);
+}
+
+/** Listens on a free loopback port with the daemon's path layout; `closed` runs once the server has closed. */
+async function listenBare(server: http.Server, closed: () => void): Promise<BareServer> {
   server.keepAliveTimeout = 72_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -101,7 +106,10 @@ export async function startBareServer(): Promise<BareServer> {
     url: `http://127.0.0.1:${port}/${BENCH_PATH_SECRET}`,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        server.close(() => {
+          closed();
+          resolve();
+        });
         server.closeAllConnections();
       }),
   };
@@ -158,24 +166,10 @@ export async function startDurableBareServer(): Promise<BareServer> {
       flush();
     });
   });
-  server.keepAliveTimeout = 72_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+  return listenBare(server, () => {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
   });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}/${BENCH_PATH_SECRET}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          closeSync(fd);
-          rmSync(dir, { recursive: true, force: true });
-          resolve();
-        });
-        server.closeAllConnections();
-      }),
-  };
 }
 
 /** Role `bare-durable`: the durable baseline, same path layout as the daemon. */

@@ -77,6 +77,16 @@ describe('the poll reconciler', () => {
     engine.ingest([{ webhook: body, body: JSON.stringify(body), receivedAt: now, remoteAddress: '127.0.0.1' }]);
   };
   const events = () => store.readEvents(0, 1000);
+  /** Users online by webhook on platform 5, then verified by a poll (only they count as believed online), then a minute later. */
+  const onlineAndVerified = async (users: readonly string[]): Promise<void> => {
+    for (const u of users) {
+      webhook('online', u, 5);
+      live.online.set(u, [5]);
+    }
+    await rec.pollCycle(users, 0);
+    live.calls = 0;
+    now += 60_000;
+  };
 
   beforeEach(() => {
     now = 1_700_000_000_000;
@@ -182,15 +192,7 @@ describe('the poll reconciler', () => {
 
   describe('when many believed-online users read offline at once', () => {
     const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
-    beforeEach(async () => {
-      for (const u of users) {
-        webhook('online', u, 5);
-        live.online.set(u, [5]);
-      }
-      // A poll verifies them: only poll-verified users count as believed online.
-      await rec.pollCycle(users, 0);
-      now += 60_000;
-    });
+    beforeEach(() => onlineAndVerified(users));
 
     it('holds corrections and raises a suspect_poll record', async () => {
       for (const u of users.slice(0, 10)) live.online.delete(u);
@@ -226,15 +228,7 @@ describe('the poll reconciler', () => {
 
   describe('when a cycle is polled a page at a time', () => {
     const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
-    beforeEach(async () => {
-      for (const u of users) {
-        webhook('online', u, 5);
-        live.online.set(u, [5]);
-      }
-      await rec.pollCycle(users, 0);
-      live.calls = 0;
-      now += 60_000;
-    });
+    beforeEach(() => onlineAndVerified(users));
 
     it('sends one request per page and verifies every key', async () => {
       const stats = await rec.pollCycle(users, 1, 3);
@@ -372,14 +366,7 @@ describe('the poll reconciler', () => {
 
   describe('when a slow gateway makes verified users read offline', () => {
     const users = Array.from({ length: 20 }, (_, i) => `u${i}`);
-    beforeEach(async () => {
-      for (const u of users) {
-        webhook('online', u, 5);
-        live.online.set(u, [5]);
-      }
-      await rec.pollCycle(users, 0);
-      now += 60_000;
-    });
+    beforeEach(() => onlineAndVerified(users));
 
     it('counts users with a recent online webhook on another platform as suspects', async () => {
       for (const u of users.slice(0, 10)) webhook('online', u, 2);

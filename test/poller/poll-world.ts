@@ -11,6 +11,7 @@ import { PresenceEngine } from '../../src/engine/presence-engine.js';
 import type { OnlineStatusResult, OpenImApi, UserOnlineStatus, UserRedisStatus } from '../../src/openim/types.js';
 import { PollReconciler } from '../../src/poller/poll-reconciler.js';
 import type { ScheduleFn } from '../../src/poller/poll-reconciler.js';
+import { Prng } from '../../src/simulator/prng.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 
 export interface WorldConfig {
@@ -58,18 +59,6 @@ export interface WorldResult {
   webhooksLost: number;
 }
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const PLATFORMS = [1, 2, 5] as const;
 const START = 1_700_000_000_000;
 
@@ -85,7 +74,8 @@ async function settle(): Promise<void> {
 }
 
 export async function runWorld(c: WorldConfig): Promise<WorldResult> {
-  const random = prng(c.seed);
+  const prng = new Prng(c.seed);
+  const random = (): number => prng.next();
   const between = (range: readonly [number, number]): number => range[0] + Math.floor(random() * (range[1] - range[0] + 1));
   let now = START;
   let order = 0;
