@@ -4,7 +4,7 @@
  *
  *   npm run bench                          full suite (≤ 10 min on 2 cores)
  *   npm run bench -- --quick               small sizes, short runs (< 1 min)
- *   npm run bench -- --only ingest,sweep   a subset (ingest, sweep, correction, fanout)
+ *   npm run bench -- --only ingest,sweep   a subset (ingest, sweep, correction, fanout, queries)
  *   npm run bench -- --json out.json       where to write the JSON (default bench-results/latest.json)
  *   npm run bench -- --cpu-prof            also write V8 CPU profiles of the measured phases to bench-results/profiles/
  *                                          (summaries: node scripts/bench-profile-top.mjs <file>, and
@@ -25,6 +25,8 @@ import { INGEST_FULL, INGEST_QUICK, ingestBench } from './ingest-bench.js';
 import type { IngestOptions } from './ingest-bench.js';
 import { BENCH_NAMES, eldFigures, fig, machine, markdownTable, writeJson } from './report.js';
 import type { BenchName, BenchOutput, BenchReport, Figure } from './report.js';
+import { QUERIES_FULL, QUERIES_QUICK, queriesBench } from './queries-bench.js';
+import type { QueriesOptions } from './queries-bench.js';
 import { SWEEP_FULL, SWEEP_QUICK, sweepBench } from './sweep-bench.js';
 import type { SweepOptions } from './sweep-bench.js';
 
@@ -35,6 +37,7 @@ export interface SuiteOptions {
   sweep: SweepOptions;
   correction: CorrectionOptions;
   fanout: FanoutOptions;
+  queries: QueriesOptions;
   /** Directory for --cpu-prof profiles, or undefined. */
   cpuProfDir?: string;
   log?: (line: string) => void;
@@ -77,6 +80,7 @@ const WHERE: Record<BenchName, string> = {
   sweep: 'poller child, during the cycles',
   correction: 'simulator + daemon child',
   fanout: 'daemon child',
+  queries: 'daemon child, serving the queries',
 };
 
 /** Runs the selected benchmarks one after another; a benchmark that throws is reported and the rest still run. */
@@ -94,6 +98,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
     sweep: () => sweepBench({ ...o.sweep, ...p }),
     correction: () => correctionBench({ ...o.correction, ...p }),
     fanout: () => fanoutBench({ ...o.fanout, ...p }),
+    queries: () => queriesBench(o.queries),
   };
   for (const name of BENCH_NAMES) {
     if (!o.only.includes(name)) continue;
@@ -135,10 +140,11 @@ export function suiteOptions(args: Pick<CliArgs, 'quick' | 'only'>): SuiteOption
     sweep: args.quick ? SWEEP_QUICK : SWEEP_FULL,
     correction: args.quick ? CORRECTION_QUICK : CORRECTION_FULL,
     fanout: args.quick ? FANOUT_QUICK : FANOUT_FULL,
+    queries: args.quick ? QUERIES_QUICK : QUERIES_FULL,
   };
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--only ingest,sweep,correction,fanout] [--json <path>] [--cpu-prof]`;
+const USAGE = `usage: npm run bench -- [--quick] [--only ingest,sweep,correction,fanout,queries] [--json <path>] [--cpu-prof]`;
 
 async function main(): Promise<void> {
   let args: CliArgs;

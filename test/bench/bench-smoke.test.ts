@@ -17,7 +17,7 @@ describe('npm run bench', () => {
 
   it('runs every benchmark at tiny sizes and yields finite figures', async () => {
     const report = await runSuite({
-      only: ['ingest', 'sweep', 'correction', 'fanout'],
+      only: ['ingest', 'sweep', 'correction', 'fanout', 'queries'],
       quick: true,
       ingest: {
         concurrencies: [1, 4],
@@ -32,11 +32,12 @@ describe('npm run bench', () => {
       sweep: { sizes: [2000], onlineEvery: 10, batchSize: 500, concurrency: 2, gateways: 2 },
       correction: { users: 100, changes: 3, intervalSeconds: 1, graceMs: 200, confirmDelayMs: 200, gapMinMs: 20, gapMaxMs: 60 },
       fanout: { subscribers: 3, rate: 100, durationS: 0.5 },
+      queries: { events: 2000, mismatches: 300, users: 200, requests: 3 },
     });
     expect(report.errors).toEqual([]);
     const notFinite = report.figures.filter((f) => typeof f.value !== 'number' || !Number.isFinite(f.value));
     expect(notFinite).toEqual([]);
-    for (const bench of ['ingest', 'sweep', 'correction', 'fanout', 'eventloop']) {
+    for (const bench of ['ingest', 'sweep', 'correction', 'fanout', 'queries', 'eventloop']) {
       expect(report.figures.some((f) => f.bench === bench)).toBe(true);
     }
     const table = markdownTable(report.figures);
