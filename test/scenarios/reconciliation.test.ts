@@ -66,6 +66,9 @@ describe('reconciling webhooks with the live status API', () => {
       expect(converged).toBe(true);
       const corrections = p.events.filter((e) => e.source === 'poll');
       expect(corrections.length).toBeGreaterThan(0);
+      if (wrong.length > 0) {
+        for (const e of wrong) console.log('WRONG', JSON.stringify(e), JSON.stringify(p.daemon.store.getMismatch(e.mismatchID!)), JSON.stringify(p.daemon.store.receiptsForUser(e.userID, 0, 60).map((r) => [r.receivedAt, r.command, r.platformID, r.seq, r.effect])));
+      }
       expect(wrong).toEqual([]);
       expect(nonAlternatingKeys(p.events)).toEqual([]);
       expect(p.sim.counters().webhooks.dropped.loss).toBeGreaterThan(0);
