@@ -26,6 +26,9 @@ export interface IncidentServiceOptions extends GroupingOptions {
 }
 
 const DAY_MS = 86_400_000;
+/** Ungrouped mismatches grouped at start, at most. */
+const RECOVER_LIMIT = 10_000;
+const GROUPED_KINDS = ['missed_online', 'missed_offline', 'initial_sync', 'suspect_poll'] as const;
 
 export class IncidentService {
   private readonly active = new Map<number, ActiveIncident>();
@@ -54,6 +57,11 @@ export class IncidentService {
       else this.closing.set(i.id, 0);
     }
     this.off = bus.on('mismatch:recorded', (m) => this.enqueue(m));
+    // Mismatches recorded before a crash (or before this version) whose grouping was never written: grouped now,
+    // oldest first, as far back as an incident can reach.
+    const missed = store.listMismatches({ incidentID: null, kinds: GROUPED_KINDS, since: now() - o.maxSpanMs, limit: RECOVER_LIMIT });
+    for (const m of missed.reverse()) this.pending.push(m);
+    this.flush();
   }
 
   /** Starts the periodic close and retention check. */

@@ -655,7 +655,9 @@ export class SqliteStore implements Store {
       where.push('id < ?');
       args.push(f.beforeID);
     }
-    if (f.incidentID !== undefined) {
+    if (f.incidentID === null) {
+      where.push('incident_id IS NULL');
+    } else if (f.incidentID !== undefined) {
       where.push('incident_id = ?');
       args.push(f.incidentID);
     }

@@ -41,8 +41,8 @@ export interface MismatchFilter {
   until?: number;
   /** Page: mismatches with id < beforeID (newest first). */
   beforeID?: number;
-  /** Only the mismatches of this incident. */
-  incidentID?: number;
+  /** Only the mismatches of this incident; null: only those in no incident. */
+  incidentID?: number | null;
   limit: number;
 }
 

@@ -51,6 +51,26 @@ describe('the incident service', () => {
     return saved;
   }
 
+  function record0(userID: string): NewMismatch {
+    return {
+      kind: 'missed_offline',
+      userID,
+      platformID: 2,
+      platform: 'Android',
+      detectedAt: now,
+      occurredAfter: null,
+      occurredBefore: now - 5000,
+      eventSeq: null,
+      lateByMs: null,
+      lateAt: null,
+      status: 'open',
+      shadow: false,
+      evidence: [],
+      note: '',
+      updatedAt: now,
+    };
+  }
+
   beforeEach(() => {
     store = new SqliteStore({ path: ':memory:' });
     bus = new EventBus();
@@ -149,6 +169,16 @@ describe('the incident service', () => {
     now += OPTIONS.retentionMs + DAY;
     service.tick();
     expect(store.getIncident(inc!.id)).toBeUndefined();
+  });
+
+  it('groups at start the mismatches a crash left out of any incident', () => {
+    service.close();
+    // Recorded, committed, then the process died before the grouping was written.
+    for (const u of ['a', 'b']) store.insertMismatch({ ...record0(u), detectedAt: now - 2 * MIN });
+    store.insertMismatch({ ...record0('old'), detectedAt: now - 2 * OPTIONS.maxSpanMs });
+    service = new IncidentService(store, bus, { key: (u, p) => keys.get(`${u}|${p}`) }, pino({ level: 'silent' }), OPTIONS, () => now);
+    expect(store.listIncidents({ limit: 10 }).map((i) => i.mismatches)).toEqual([2]);
+    expect(store.listMismatches({ incidentID: null, limit: 10 }).map((m) => m.userID)).toEqual(['old']);
   });
 
   it('picks up active incidents again after a restart', () => {

@@ -692,6 +692,8 @@ export function runStoreContract(name: string, factory: StoreFactory): void {
         expect(store.getIncident(other)).toMatchObject({ mismatches: 0, lastAt: T0 });
         expect(store.listMismatches({ incidentID: id, limit: 10 }).map((m) => m.id)).toEqual([m3, m2, m1]);
         expect(store.listMismatches({ incidentID: other, limit: 10 })).toEqual([]);
+        const loose = store.insertMismatch(mismatch({ userID: 'u3' }));
+        expect(store.listMismatches({ incidentID: null, limit: 10 }).map((m) => m.id)).toEqual([loose]);
         expect(store.incidentKindCounts([id, other])).toEqual([
           { incidentID: id, kind: 'late_webhook', count: 1, users: 1 },
           { incidentID: id, kind: 'missed_offline', count: 2, users: 2 },
