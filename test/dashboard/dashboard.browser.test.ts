@@ -17,8 +17,10 @@ if (!HAS_CHROMIUM) console.warn(`dashboard browser tests${SKIP_REASON}`);
 type TestDaemon = Daemon & { cleanupDir: () => void };
 
 /** One attribute of every element the locator matches, in document order. */
+/** One attribute of every element the locator matches, read in one go (rows re-rendered between reads cannot hang it). */
 async function attrs(locator: Locator, name: string): Promise<string[]> {
-  return Promise.all((await locator.all()).map(async (l) => (await l.getAttribute(name)) ?? ''));
+  const read = (els: readonly { getAttribute(attr: string): string | null }[], attr: string): string[] => els.map((e) => e.getAttribute(attr) ?? '');
+  return locator.evaluateAll<string[], string>(read as (els: unknown[], attr: string) => string[], name);
 }
 
 async function rowKinds(page: Page): Promise<string[]> {

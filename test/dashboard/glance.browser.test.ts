@@ -26,7 +26,9 @@ async function statusState(page: Page): Promise<string | null> {
 
 /** The ids of the mismatch rows, top to bottom. */
 async function rowIDs(page: Page): Promise<string[]> {
-  return Promise.all((await page.locator('#mismatch-rows tr.mismatch-row').all()).map(async (r) => (await r.getAttribute('data-mismatch-id')) ?? ''));
+  // Read in one go: rows re-rendered between per-row reads would leave a read waiting for a row that is gone.
+  const read = (els: readonly { getAttribute(attr: string): string | null }[]): string[] => els.map((e) => e.getAttribute('data-mismatch-id') ?? '');
+  return page.locator('#mismatch-rows tr.mismatch-row').evaluateAll<string[], undefined>(read as (els: unknown[]) => string[], undefined);
 }
 
 /** The mismatch id of the row at a point of the page (what is under the pointer). */
