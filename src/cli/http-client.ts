@@ -40,6 +40,22 @@ export function checkTimeArg(value: string | undefined, flag: string): string | 
   return value;
 }
 
+/** Checks a comma-separated list argument (`--kind`, `--status`) against its allowed values. */
+export function checkList(value: string | undefined, flag: string, allowed: readonly string[]): string | undefined {
+  if (value === undefined) return undefined;
+  for (const item of value.split(',').filter((s) => s !== '')) {
+    if (!allowed.includes(item)) throw usageError(`${flag}: unknown value ${JSON.stringify(item).slice(0, 40)}; allowed (comma-separated): ${allowed.join(', ')}`);
+  }
+  return value;
+}
+
+/** Checks a positive integer argument (a page size, a cursor, an id). */
+export function checkPositiveInt(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw usageError(`${flag} must be a positive integer, got ${JSON.stringify(value).slice(0, 40)}`);
+  return value;
+}
+
 export interface TargetOptions {
   url?: string;
   config?: string;

@@ -6,6 +6,8 @@ import type { IncidentJson } from '../incidents/incident-json.js';
 import type { TargetOptions } from './http-client.js';
 import {
   addTargetOptions,
+  checkList,
+  checkPositiveInt,
   checkTimeArg,
   exitTwoOnUsageErrors,
   parseFormat,
@@ -38,11 +40,6 @@ interface AckOptions extends TargetOptions {
 }
 
 type IncidentDetail = IncidentJson & { latestMismatches: MismatchJson[] };
-
-function checkId(value: string, what: string): string {
-  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw usageError(`${what} must be a positive integer, got ${JSON.stringify(value).slice(0, 40)}`);
-  return value;
-}
 
 /** The period an incident spans, to the second. */
 function span(i: IncidentJson): string {
@@ -90,16 +87,13 @@ export function registerIncidentsCommand(program: Command): void {
     runAction(async (opts: ListOptions) => {
       const format = parseFormat(opts.format);
       const params = new URLSearchParams();
-      if (opts.status !== undefined) {
-        for (const s of opts.status.split(',').filter((x) => x !== '')) {
-          if (!(INCIDENT_STATUSES as readonly string[]).includes(s)) throw usageError(`--status: unknown value ${JSON.stringify(s).slice(0, 40)}; allowed (comma-separated): ${INCIDENT_STATUSES.join(', ')}`);
-        }
-        params.set('status', opts.status);
-      }
-      const since = checkTimeArg(opts.since, '--since');
-      if (since !== undefined) params.set('since', since);
-      if (opts.limit !== undefined) params.set('limit', checkId(opts.limit, '--limit'));
-      if (opts.before !== undefined) params.set('before', checkId(opts.before, '--before'));
+      const add = (name: string, value: string | undefined): void => {
+        if (value !== undefined) params.set(name, value);
+      };
+      add('status', checkList(opts.status, '--status', INCIDENT_STATUSES));
+      add('since', checkTimeArg(opts.since, '--since'));
+      add('limit', checkPositiveInt(opts.limit, '--limit'));
+      add('before', checkPositiveInt(opts.before, '--before'));
       const q = params.toString();
       const target = resolveTarget(opts);
       const page = await requestJson<IncidentPage>(target, 'GET', `/v1/incidents${q === '' ? '' : `?${q}`}`);
@@ -129,7 +123,7 @@ export function registerIncidentsCommand(program: Command): void {
   exitTwoOnUsageErrors(show);
   show.action(
     runAction(async (id: string, opts: ShowOptions) => {
-      checkId(id, 'id');
+      checkPositiveInt(id, 'id');
       const d = await requestJson<IncidentDetail>(resolveTarget(opts), 'GET', `/v1/incidents/${id}`);
       process.stdout.write(opts.json === true ? `${printableJson(d, 2)}\n` : incidentDetail(d));
     }),
@@ -145,7 +139,7 @@ export function registerIncidentsCommand(program: Command): void {
   exitTwoOnUsageErrors(ack);
   ack.action(
     runAction(async (id: string, opts: AckOptions) => {
-      checkId(id, 'id');
+      checkPositiveInt(id, 'id');
       if (opts.note !== undefined && opts.note.length > 2000) throw usageError(`--note is ${opts.note.length} characters; at most 2000 are kept`);
       const i = await requestJson<IncidentJson>(resolveTarget(opts), 'POST', `/v1/incidents/${id}/ack`, { body: opts.note === undefined ? {} : { note: opts.note } });
       if (opts.json === true) process.stdout.write(`${printableJson(i, 2)}\n`);

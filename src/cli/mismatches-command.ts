@@ -4,6 +4,8 @@ import { MISMATCH_KINDS, MISMATCH_STATUSES } from '../domain.js';
 import type { Cell, TargetOptions } from './http-client.js';
 import {
   addTargetOptions,
+  checkList,
+  checkPositiveInt,
   checkTimeArg,
   exitTwoOnUsageErrors,
   formatMs,
@@ -34,20 +36,6 @@ interface ListOptions extends TargetOptions {
 interface StatusOptions extends TargetOptions {
   note?: string;
   json?: boolean;
-}
-
-function checkList(value: string | undefined, flag: string, allowed: readonly string[]): string | undefined {
-  if (value === undefined) return undefined;
-  for (const item of value.split(',').filter((s) => s !== '')) {
-    if (!allowed.includes(item)) throw usageError(`${flag}: unknown value ${JSON.stringify(item).slice(0, 40)}; allowed (comma-separated): ${allowed.join(', ')}`);
-  }
-  return value;
-}
-
-function checkPositiveInt(value: string | undefined, flag: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(value) || Number(value) < 1) throw usageError(`${flag} must be a positive integer, got ${JSON.stringify(value).slice(0, 40)}`);
-  return value;
 }
 
 function platformCell(m: MismatchJson): string {
