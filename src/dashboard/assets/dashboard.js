@@ -241,6 +241,13 @@ function setupAuth() {
 // Refresh scheduling
 
 const timers = new Map();
+/** Says what went wrong in one of the page's error lines, or hides it (`null`). */
+function showError(id, text) {
+  const line = $(id);
+  line.textContent = text ?? '';
+  line.hidden = text === null;
+}
+
 const running = new Map();
 
 /** Runs `fn` now if idle (once more afterwards if asked while running). */
@@ -328,12 +335,10 @@ async function loadIncidents() {
     page = await api('/v1/incidents?limit=20');
   } catch (err) {
     if (err instanceof AuthRequired) throw err;
-    const line = $('incident-error');
-    line.textContent = `Cannot load incidents: ${errorText(err)}`;
-    line.hidden = false;
+    showError('incident-error', `Cannot load incidents: ${errorText(err)}`);
     return;
   }
-  $('incident-error').hidden = true;
+  showError('incident-error', null);
   incidentState.rows = page.incidents;
   incidentState.counts = page.counts;
   for (const id of incidentState.expanded) await loadIncidentMismatches(id);
@@ -393,9 +398,7 @@ function incidentRow(i, expanded) {
       } catch (err) {
         btn.disabled = false;
         if (err instanceof AuthRequired) return;
-        const line = $('incident-error');
-        line.textContent = `Could not acknowledge incident #${i.id}: ${errorText(err)}`;
-        line.hidden = false;
+        showError('incident-error', `Could not acknowledge incident #${i.id}: ${errorText(err)}`);
       }
     });
     actions.append(btn);
@@ -958,12 +961,10 @@ async function loadMismatches(older, force = false) {
     page = await api(`/v1/mismatches?${params.toString()}`);
   } catch (err) {
     if (err instanceof AuthRequired) throw err;
-    const line = $('mismatch-error');
-    line.textContent = `Cannot load mismatches: ${errorText(err)}`;
-    line.hidden = false;
+    showError('mismatch-error', `Cannot load mismatches: ${errorText(err)}`);
     return;
   }
-  $('mismatch-error').hidden = true;
+  showError('mismatch-error', null);
   if (!older && !force && mismatchState.rows.length > 0 && mismatchesPaused()) {
     const byId = new Map(page.mismatches.map((m) => [m.id, m]));
     const newest = Math.max(...mismatchState.rows.map((m) => m.id));
@@ -1101,14 +1102,12 @@ function actionButton(m, action, label, noteOf) {
         body: JSON.stringify(note ? { note } : {}),
       });
       mismatchState.rows = mismatchState.rows.map((r) => (r.id === updated.id ? updated : r));
-      $('mismatch-error').hidden = true;
+      showError('mismatch-error', null);
       renderMismatches();
     } catch (err) {
       btn.disabled = false;
       if (err instanceof AuthRequired) return;
-      const line = $('mismatch-error');
-      line.textContent = `Could not ${action === 'ack' ? 'acknowledge' : 'resolve'} mismatch #${m.id}: ${errorText(err)}`;
-      line.hidden = false;
+      showError('mismatch-error', `Could not ${action === 'ack' ? 'acknowledge' : 'resolve'} mismatch #${m.id}: ${errorText(err)}`);
     }
   });
   return btn;
@@ -1397,8 +1396,7 @@ let lastTimeline = null;
 async function loadTimeline() {
   const userID = timelineUser();
   if (userID === null || userID === '') {
-    $('timeline-error').textContent = 'This link does not name a user.';
-    $('timeline-error').hidden = false;
+    showError('timeline-error', 'This link does not name a user.');
     return;
   }
   $('timeline-user').textContent = userID;
@@ -1409,12 +1407,11 @@ async function loadTimeline() {
     tl = await api(`/v1/users/${encodeURIComponent(userID)}/timeline?since=${encodeURIComponent(since)}`);
   } catch (err) {
     if (err instanceof AuthRequired) throw err;
-    $('timeline-error').textContent = `Cannot load the timeline: ${errorText(err)}`;
-    $('timeline-error').hidden = false;
+    showError('timeline-error', `Cannot load the timeline: ${errorText(err)}`);
     return;
   }
   if (timelineUser() !== userID) return;
-  $('timeline-error').hidden = true;
+  showError('timeline-error', null);
   renderTimeline(tl);
   markUpdated();
 }
