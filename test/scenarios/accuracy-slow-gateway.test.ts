@@ -24,7 +24,7 @@ describe('a fresh daemon next to a busy, loss-free OpenIM', () => {
       },
       // The hold is far longer than the stall, and the confirm delay longer than webhooks take on a busy machine
       // (a webhook slower than the confirm delay cannot be told from a lost one).
-      { reconcile: { massGuardMinUsers: 5, massGuardHoldMs: 20_000, confirmDelayMs: 1500, graceMs: 1500 } },
+      { reconcile: { massGuardMinUsers: 5, massGuardHoldMs: 20_000, confirmDelayMs: 3000, graceMs: 3000 } },
     );
     const p = pair;
     const mismatchKinds = (): string[] => p.daemon.store.listMismatches({ limit: 10_000 }).map((m) => m.kind);

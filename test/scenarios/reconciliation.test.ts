@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { PresenceEvent } from '../../src/domain.js';
+import type { Mismatch } from '../../src/domain.js';
 import type { SimPair } from '../helpers/sim-pair.js';
 import { daemonOnlineKeys, diffKeys, eventually, nonAlternatingKeys, startSimPair, truthKeys } from '../helpers/sim-pair.js';
 
@@ -18,15 +18,17 @@ async function churnThenQuiesce(pair: SimPair, churnMs: number): Promise<void> {
   await pair.sim.quiesce({ timeoutMs: 20_000 });
 }
 
-/** Corrections whose new state disagreed with the simulator's truth at the moment they were committed. */
-function watchWrongCorrections(pair: SimPair): PresenceEvent[] {
-  const wrong: PresenceEvent[] = [];
-  pair.daemon.bus.on('events:committed', (evs) => {
-    for (const e of evs) {
-      if (e.source !== 'poll') continue;
-      const online = pair.sim.truthOf(e.userID).some((t) => t.platformID === e.platformID);
-      if (online !== (e.type === 'presence.online')) wrong.push(e);
-    }
+/**
+ * Corrections whose new state disagreed with the simulator's truth when they were decided. Read when the mismatch is
+ * recorded (right after the commit), not when the event is published (after the fsync): the truth may change in
+ * between, and a busy machine makes that window long.
+ */
+function watchWrongCorrections(pair: SimPair): Mismatch[] {
+  const wrong: Mismatch[] = [];
+  pair.daemon.bus.on('mismatch:recorded', (m) => {
+    if ((m.kind !== 'missed_online' && m.kind !== 'missed_offline') || m.eventSeq === null || m.platformID === null) return;
+    const online = pair.sim.truthOf(m.userID).some((t) => t.platformID === m.platformID);
+    if (online !== (m.kind === 'missed_online')) wrong.push(m);
   });
   return wrong;
 }
@@ -69,7 +71,7 @@ describe('reconciling webhooks with the live status API', () => {
       const corrections = p.events.filter((e) => e.source === 'poll');
       expect(corrections.length).toBeGreaterThan(0);
       if (wrong.length > 0) {
-        for (const e of wrong) console.log('WRONG', JSON.stringify(e), JSON.stringify(p.daemon.store.getMismatch(e.mismatchID!)), JSON.stringify(p.daemon.store.receiptsForUser(e.userID, 0, 60).map((r) => [r.receivedAt, r.command, r.platformID, r.seq, r.effect])));
+        for (const m of wrong) console.log('WRONG', JSON.stringify(m), JSON.stringify(p.daemon.store.receiptsForUser(m.userID, 0, 60).map((r) => [r.receivedAt, r.command, r.platformID, r.seq, r.effect])));
       }
       expect(wrong).toEqual([]);
       expect(nonAlternatingKeys(p.events)).toEqual([]);
