@@ -1,8 +1,11 @@
 /**
- * The store: everything durable. One interface, one contract test suite (test/store/store-contract.ts) that
- * every backend must pass. Methods are synchronous: the embedded backend is SQLite (better-sqlite3), whose calls
- * block briefly and are kept indexed and paged. Writes happen inside `transaction()` so that a receipt, the state
- * change, the event and the mismatch update commit together (the event log is its own outbox).
+ * The store: everything durable, as role interfaces (event log, presence state, receipts, mismatches, reports, poll
+ * journal, tracked users, subscriber cursors, incidents, retention). Each consumer takes only the roles it uses;
+ * `Store` is all of them, what a backend implements. Each role has its contract suite (test/store/contract/) that
+ * every backend must pass. Methods are synchronous: the embedded backend is SQLite (better-sqlite3), whose calls block
+ * briefly and are kept indexed and paged. Writes happen inside `transaction()` so that a receipt, the state change,
+ * the event and the mismatch update commit together (the event log is its own outbox). Who may write which role is in
+ * docs/architecture.md (writers).
  */
 import type { EventSource, EventType, KeyState, Mismatch, MismatchKind, MismatchStatus, NewMismatch, NewPresenceEvent, PresenceEvent } from '../domain.js';
 import type { Incident, IncidentFilter, IncidentKindCount, IncidentStatus, NewIncident } from '../incidents/incident.js';
@@ -114,11 +117,10 @@ export interface PruneResult {
   observations: number;
 }
 
-export interface Store {
+/** Transactions and durability: what every writer needs. */
+export interface Transactions {
   /** Runs `fn` in one transaction. A commit is on disk only once `whenDurable` says so. */
   transaction<T>(fn: () => T): T;
-
-  // durability
   /**
    * Runs `ok` once everything committed so far is on disk (synchronously when it already is), `fail` with
    * OPR_ERR_STORE_SYNC when it cannot be. Callbacks run in the order they were registered.
@@ -128,15 +130,19 @@ export interface Store {
   durable(): Promise<void>;
   /** The head of the event log including commits not yet on disk (for a snapshot taken with its state). */
   committedSeq(): number;
+}
 
-  // receipts
+/** Every webhook as received, with what was done with it. Written by the engine only. */
+export interface ReceiptLog {
   /** Inserts a receipt; returns its id, or null when a receipt with the same dedupe key exists (a replay). */
   insertReceipt(r: NewReceipt): number | null;
   setReceiptEffect(id: number, effect: string): void;
   receiptsForUser(userID: string, since: number, limit: number): Receipt[];
   countReceipts(): number;
+}
 
-  // presence state
+/** Per-key and per-user presence state. Written by the engine only. */
+export interface PresenceStateStore {
   upsertKey(state: KeyState): void;
   loadKeys(): KeyState[];
   setUserVersion(userID: string, version: number, online: boolean): void;
@@ -144,8 +150,17 @@ export interface Store {
   /** Presence rows ordered by (userID, platformID), after the given position. */
   presencePage(after: { userID: string; platformID: number } | null, limit: number, onlineOnly: boolean): PresenceRow[];
   presenceOfUser(userID: string): PresenceRow[];
+  /** The user-level state and version counter of one user, or undefined for a user never seen. */
+  userPresence(userID: string): { online: boolean; version: number } | undefined;
+  /**
+   * When the daemon first started on this store (epoch ms), recorded on the first call: `now` when the store holds
+   * no event and no presence yet, 0 (long ago) for a store that already had data. Answers the recorded value after.
+   */
+  firstStartedAt(now: number): number;
+}
 
-  // event log
+/** The ordered, durable event log. Appended to by the engine only. */
+export interface EventLog {
   appendEvent(e: NewPresenceEvent): number;
   /** Events after `afterSeq`, up to the durable head: an event is never shown before it is on disk. */
   readEvents(afterSeq: number, limit: number): PresenceEvent[];
@@ -162,11 +177,6 @@ export interface Store {
   headSeq(): number;
   /** The highest seq removed by retention (0 if none): a cursor below it cannot be resumed. */
   prunedThroughSeq(): number;
-  /**
-   * When the daemon first started on this store (epoch ms), recorded on the first call: `now` when the store holds
-   * no event and no presence yet, 0 (long ago) for a store that already had data. Answers the recorded value after.
-   */
-  firstStartedAt(now: number): number;
   /** The oldest retained event, or undefined when the log is empty. */
   oldestEvent(): PresenceEvent | undefined;
   /** The seq of the last event recorded at or before a time (by recordedAt, then seq), or null when none is retained. */
@@ -175,17 +185,24 @@ export interface Store {
   lastKeyEventAtOrBefore(userID: string, platformID: number, seq: number): PresenceEvent | undefined;
   /** The first event of one key with seq > `seq` (its type tells the state before it). */
   firstKeyEventAfter(userID: string, platformID: number, seq: number): PresenceEvent | undefined;
-  /** The user-level state and version counter of one user, or undefined for a user never seen. */
-  userPresence(userID: string): { online: boolean; version: number } | undefined;
+}
 
-  // mismatches
+/** Mismatch reports. Written by the engine only (detection, corrections, review). */
+export interface MismatchStore {
   insertMismatch(m: NewMismatch): number;
   updateMismatch(id: number, patch: Partial<Omit<Mismatch, 'id'>>): void;
   getMismatch(id: number): Mismatch | undefined;
   listMismatches(filter: MismatchFilter): Mismatch[];
+  /** Mismatches of one user detected since a time, oldest first (timeline). */
+  mismatchesForUser(userID: string, since: number, limit: number): Mismatch[];
+  /** Mismatches with a status detected since a time. */
+  countMismatches(status: MismatchStatus, since: number): number;
+}
+
+/** Read-only aggregates for health, the report and the charts. */
+export interface ReportQueries {
   /** Counts by kind and platform since a time. */
   mismatchCounts(since: number): { kind: MismatchKind; platformID: number | null; count: number }[];
-
   /**
    * Events since a time, counted by type, source and platform (webhook health); `initial_sync` corrections left out.
    * Webhook events count by the webhook's time (`occurredAt`, never later than its receipt), corrections by
@@ -198,9 +215,8 @@ export interface Store {
   lateDelays(since: number): { platformID: number | null; lateByMs: number }[];
   /** Users with the most mismatches detected since a time, most first (ties by userID). */
   topMismatchUsers(since: number, limit: number): { userID: string; count: number }[];
-  /** Mismatches of one user detected since a time, oldest first (timeline). */
-  mismatchesForUser(userID: string, since: number, limit: number): Mismatch[];
-
+  /** Poll runs started since a time, summed per kind (reports). */
+  pollRunSummary(since: number): PollRunSummary[];
   // charts: counts per time bucket; `bucket` is the bucket's index, (time - since) / bucketMs rounded down
   /** Events recorded in [since, until), counted per bucket and source. */
   eventBuckets(since: number, until: number, bucketMs: number): { bucket: number; source: EventSource; count: number }[];
@@ -208,30 +224,36 @@ export interface Store {
   receiptBuckets(since: number, until: number, bucketMs: number): { bucket: number; count: number }[];
   /** Mismatches detected in [since, until), counted per bucket and kind. */
   mismatchBuckets(since: number, until: number, bucketMs: number): { bucket: number; kind: MismatchKind; count: number }[];
+}
 
-  // polling
+/** Poll runs and what each poll saw. Written by the poller only (its own journal). */
+export interface PollJournal {
   insertPollRun(run: Omit<PollRun, 'id'>): number;
   updatePollRun(id: number, patch: Partial<Omit<PollRun, 'id'>>): void;
   recentPollRuns(limit: number, kind?: PollRun['kind']): PollRun[];
-  /** Poll runs started since a time, summed per kind (reports). */
-  pollRunSummary(since: number): PollRunSummary[];
   insertPollObservation(o: PollObservation): void;
   observationsForUser(userID: string, since: number, limit: number): PollObservation[];
+}
 
-  // tracked users
+/** The users the poller rotates through (configured, discovered, or first seen in a webhook). */
+export interface TrackedUsers {
   trackUsers(userIDs: readonly string[], source: 'config' | 'webhook' | 'discovery', now: number): number;
   /** Tracked users after the given userID in userID order (rotation for the poller). */
   trackedUsersAfter(afterUserID: string, limit: number): string[];
   countTrackedUsers(): number;
   /** How many of these userIDs are tracked (e.g. poll.excludeUsers that discovery found: tracked, never polled). */
   countTrackedAmong(userIDs: readonly string[]): number;
+}
 
-  // push subscribers
+/** Push delivery cursors. Written by the push dispatcher only. */
+export interface SubscriberCursors {
   getSubscriberCursor(name: string): SubscriberCursor | undefined;
   putSubscriberCursor(c: SubscriberCursor): void;
   listSubscriberCursors(): SubscriberCursor[];
+}
 
-  // incidents (src/incidents): mismatches grouped by kind, cause and time
+/** Incidents (src/incidents): mismatches grouped by kind, cause and time. Written by the incident service only. */
+export interface IncidentStore {
   insertIncident(i: NewIncident): number;
   updateIncident(id: number, patch: Partial<Omit<Incident, 'id'>>): void;
   getIncident(id: number): Incident | undefined;
@@ -260,12 +282,26 @@ export interface Store {
   expireUnreviewed(detectedBefore: number, at: number, note: string): { mismatches: number; incidents: number };
   /** Deletes closed incidents closed before a time; returns how many. */
   pruneIncidents(closedBefore: number): number;
-  /** Mismatches with a status detected since a time. */
-  countMismatches(status: MismatchStatus, since: number): number;
+}
 
-  // retention
+/** Retention of the log and the journals. Run by the retention service only. */
+export interface Retention {
   prune(olderThan: number): PruneResult;
+}
 
+/** Every role: what a backend implements and the composition root opens. */
+export interface Store
+  extends Transactions,
+    ReceiptLog,
+    PresenceStateStore,
+    EventLog,
+    MismatchStore,
+    ReportQueries,
+    PollJournal,
+    TrackedUsers,
+    SubscriberCursors,
+    IncidentStore,
+    Retention {
   /** Path of the backing file, if any (for health and the doctor). */
   readonly location: string;
   close(): void;
