@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-check/', 'coverage/', 'node_modules/', 'data/', 'bench-results/', 'test-results/', 'src/dashboard/assets/'] },
+  { ignores: ['dist/', 'dist-check/', 'dist-bench/', 'coverage/', 'node_modules/', 'data/', 'bench-results/', 'test-results/', 'src/dashboard/assets/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -1,5 +1,5 @@
 /**
- * Entry point of a benchmark child process (see workers.ts): `node dist/bench/child.js <role> '<arg JSON>'`.
+ * Entry point of a benchmark child process (see workers.ts): `node dist-bench/bench/child.js <role> '<arg JSON>'`.
  * Runs one role, measures its own event loop from the start, and answers the parent's commands over IPC.
  */
 import { writeFileSync } from 'node:fs';

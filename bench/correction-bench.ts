@@ -9,8 +9,8 @@
  * most one platform online, so every disconnect is decided by the live view alone.
  */
 import { createServer } from 'node:net';
-import type { PresenceEvent } from '../domain.js';
-import { startSimulator } from '../simulator/index.js';
+import type { PresenceEvent } from '../src/domain.js';
+import { startSimulator } from '../src/simulator/index.js';
 import { prng } from './load.js';
 import type { BenchOutput } from './report.js';
 import { fig, fmtNumber } from './report.js';

@@ -12,12 +12,13 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WEBHOOK_SUCCESS_BODY } from '../src/openim/webhook-schemas.js';
 import { runOpenLoop, webhookBody } from './load.js';
 import type { WebhookRequest } from './load.js';
 import type { BenchOutput } from './report.js';
 import { fig, fmtNumber } from './report.js';
 import type { DaemonReady } from './roles.js';
-import { BENCH_PATH_SECRET, WEBHOOK_OK_BODY } from './roles.js';
+import { BENCH_PATH_SECRET } from './roles.js';
 import type { LatencySummary } from './stats.js';
 import { EldMonitor, Samples, sleep } from './stats.js';
 import type { Worker, WorkerRole } from './workers.js';
@@ -202,7 +203,7 @@ export async function subscribersRole(arg: unknown): Promise<WorkerRole> {
 export async function bareSseRole(): Promise<WorkerRole> {
   const streams = new Set<http.ServerResponse>();
   let seq = 0;
-  const replyHeaders = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_OK_BODY)) };
+  const replyHeaders = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_SUCCESS_BODY)) };
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url?.startsWith('/v1/events') === true) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
@@ -220,7 +221,7 @@ export async function bareSseRole(): Promise<WorkerRole> {
         for (const s of streams) s.write(frame);
       }
       res.writeHead(200, replyHeaders);
-      res.end(WEBHOOK_OK_BODY);
+      res.end(WEBHOOK_SUCCESS_BODY);
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -5,23 +5,19 @@
  */
 import http from 'node:http';
 import { createRequire } from 'node:module';
+import { offlineWebhookBody, ONLINE_COMMAND, onlineWebhookBody } from '../src/simulator/go-json.js';
+import type { PresenceCommand } from '../src/simulator/go-json.js';
 import { Samples } from './stats.js';
 import type { LatencySummary } from './stats.js';
 
-export type WebhookCommand = 'callbackAfterUserOnlineCommand' | 'callbackAfterUserOfflineCommand';
+export type WebhookCommand = PresenceCommand;
 
 /** The header OpenIM's webhook client sends. */
 export const WEBHOOK_CONTENT_TYPE = 'application/json; charset=utf-8';
 
-const PLATFORM_NAMES: Record<number, string> = { 1: 'IOS', 2: 'Android', 3: 'Windows', 4: 'OSX', 5: 'Web', 7: 'Linux', 9: 'iPad' };
-
-/** A webhook body exactly as OpenIM 3.8.x sends it (compact JSON with a trailing newline), as test/helpers builds it. */
+/** A webhook body exactly as OpenIM 3.8.x sends it (compact JSON with a trailing newline), as the simulator's gateways build it. */
 export function webhookBody(command: WebhookCommand, userID: string, platformID: number, seq: number, operationID: string): string {
-  const platform = PLATFORM_NAMES[platformID] ?? '';
-  if (command === 'callbackAfterUserOnlineCommand') {
-    return JSON.stringify({ callbackCommand: command, operationID, platformID, platform, userID, seq, isAppBackground: false, connID: '' }) + '\n';
-  }
-  return JSON.stringify({ callbackCommand: command, operationID, platformID, platform, userID, seq, connID: '' }) + '\n';
+  return command === ONLINE_COMMAND ? onlineWebhookBody(operationID, platformID, userID, seq, false) : offlineWebhookBody(operationID, platformID, userID, seq);
 }
 
 /** A deterministic pseudo-random stream (mulberry32), so runs are comparable. */

@@ -8,9 +8,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MismatchKind, NewMismatch, NewPresenceEvent } from '../domain.js';
-import { PLATFORM_IDS, platformName } from '../openim/platforms.js';
-import { SqliteStore } from '../store/sqlite-store.js';
+import type { MismatchKind, NewMismatch, NewPresenceEvent } from '../src/domain.js';
+import { PLATFORM_IDS, platformName } from '../src/openim/platforms.js';
+import { SqliteStore } from '../src/store/sqlite-store.js';
 import type { BenchOutput, Figure } from './report.js';
 import { fig, fmtNumber } from './report.js';
 import type { DaemonReady } from './roles.js';

@@ -8,17 +8,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { ConfigInput } from '../config/schema.js';
-import { configSchema } from '../config/schema.js';
-import type { Daemon } from '../daemon/daemon.js';
-import { startDaemon } from '../daemon/daemon.js';
+import type { ConfigInput } from '../src/config/schema.js';
+import { configSchema } from '../src/config/schema.js';
+import type { Daemon } from '../src/daemon/daemon.js';
+import { startDaemon } from '../src/daemon/daemon.js';
+import { WEBHOOK_SUCCESS_BODY } from '../src/openim/webhook-schemas.js';
 import type { WorkerRole } from './workers.js';
 
 /** The path secret every bench daemon uses. */
 export const BENCH_PATH_SECRET = 'bench-path-secret-0123';
-
-/** OpenIM's success reply, byte for byte what the webhook listener sends. */
-export const WEBHOOK_OK_BODY = '{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}';
 
 export interface BenchDaemon {
   daemon: Daemon;
@@ -83,12 +81,12 @@ export interface BareServer {
 
 /** A bare node:http server that reads the body and answers the webhook reply: the physical limit of this machine. */
 export async function startBareServer(): Promise<BareServer> {
-  const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_OK_BODY)) };
+  const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_SUCCESS_BODY)) };
   const server = http.createServer((req, res) => {
     req.on('data', () => undefined);
     req.on('end', () => {
       res.writeHead(200, headers);
-      res.end(WEBHOOK_OK_BODY);
+      res.end(WEBHOOK_SUCCESS_BODY);
     });
   });
   return listenBare(server, () => undefined);
@@ -129,7 +127,7 @@ export async function bareRole(): Promise<WorkerRole> {
 export async function startDurableBareServer(): Promise<BareServer> {
   const dir = mkdtempSync(join(tmpdir(), 'opr-bench-durable-'));
   const fd = openSync(join(dir, 'bodies.log'), 'a', 0o600);
-  const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_OK_BODY)) };
+  const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(WEBHOOK_SUCCESS_BODY)) };
   const newline = Buffer.from('\n');
   let bodies: Buffer[] = [];
   let replies: (() => void)[] = [];
@@ -161,7 +159,7 @@ export async function startDurableBareServer(): Promise<BareServer> {
       bodies.push(...chunks, newline);
       replies.push(() => {
         res.writeHead(200, headers);
-        res.end(WEBHOOK_OK_BODY);
+        res.end(WEBHOOK_SUCCESS_BODY);
       });
       flush();
     });

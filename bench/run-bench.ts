@@ -1,6 +1,8 @@
 /**
- * `npm run bench` (= node dist/bench/run-bench.js): runs the benchmarks of docs/architecture.md (measures), prints a Markdown table of every
- * figure beside its baseline or target, and writes the same figures as JSON.
+ * `npm run bench` (compiles bench/ and the src/ it imports with bench/tsconfig.json into dist-bench/, then runs
+ * dist-bench/bench/run-bench.js): runs the benchmarks of docs/architecture.md (measures), prints a Markdown table of
+ * every figure beside its baseline or target, and writes the same figures as JSON. The harness is a development tool:
+ * it is not part of the published package (package.json `files`, tsconfig.build.json compile src/ only).
  *
  *   npm run bench                          full suite (≤ 10 min on 2 cores)
  *   npm run bench -- --quick               small sizes, short runs (< 1 min)

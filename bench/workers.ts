@@ -4,8 +4,8 @@
  * IPC channel of `child_process.fork`: the child announces `ready`, then answers commands (`eld`, `mem`, role
  * commands) and exits on `stop`.
  *
- * From the compiled tree the child is `dist/bench/child.js`; from sources (vitest) it is `src/bench/child.ts` run
- * with `--import tsx`.
+ * From the compiled tree (`npm run bench` compiles bench/ to dist-bench/) the child is `dist-bench/bench/child.js`; from
+ * sources (vitest) it is `bench/child.ts` run with `--import tsx`.
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

@@ -4,8 +4,8 @@
  * asserted: timings on a test machine mean nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { markdownTable } from '../../src/bench/report.js';
-import { parseArgs, runSuite } from '../../src/bench/run-bench.js';
+import { markdownTable } from '../../bench/report.js';
+import { parseArgs, runSuite } from '../../bench/run-bench.js';
 
 describe('npm run bench', () => {
   it('parses its flags', () => {
