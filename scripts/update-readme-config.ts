@@ -3,7 +3,7 @@
 // appended when the markers are missing) and config/default.yaml.
 // Run: node --import tsx scripts/update-readme-config.ts
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { renderDefaultYaml, spliceConfigReference } from '../src/config/config-reference.js';
+import { renderDefaultYaml, spliceConfigReference } from './config-reference.js';
 
 function rewrite(url: URL, label: string, render: (before: string) => string, initial = ''): void {
   const before = existsSync(url) ? readFileSync(url, 'utf8') : initial;

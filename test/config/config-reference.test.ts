@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { describeConfigKeys, envVarName } from '../../src/config/config-reference.js';
 import {
-  describeConfigKeys,
-  envVarName,
   extractConfigReference,
   README_MARKER_END,
   README_MARKER_START,
   renderConfigReference,
   spliceConfigReference,
-} from '../../src/config/config-reference.js';
+} from '../../scripts/config-reference.js';
 
 const README = new URL('../../README.md', import.meta.url);
 

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { describeConfigKeys, renderDefaultYaml } from '../../src/config/config-reference.js';
+import { renderDefaultYaml } from '../../scripts/config-reference.js';
+import { describeConfigKeys } from '../../src/config/config-reference.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { issuesOf } from './helpers.js';
 
