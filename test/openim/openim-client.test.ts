@@ -1,3 +1,8 @@
+/**
+ * The composed OpenIM client (createOpenImClient) end to end, against nock standing in for openim-api
+ * (docs/openim-contract.md, the status API). Each of its parts is also tested on its own: openim-transport.test.ts,
+ * admin-token-cache.test.ts, status-routes.test.ts and openim-probe.test.ts.
+ */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MissingUsersError, OpenImApiError, OpenImTransportError, OprError } from '../../src/errors.js';
 import { createOpenImClient } from '../../src/openim/openim-client.js';
@@ -71,7 +76,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 describe('the OpenIM client', () => {
-  describe('when it fetches the admin token (§2.1)', () => {
+  describe('when it fetches the admin token (POST /auth/get_admin_token)', () => {
     it('posts the secret and admin userID with an operationID and no token header', async () => {
       const token = mockAdminToken();
       const status = mockOnlineStatus(liveStatus());
@@ -134,7 +139,7 @@ describe('the OpenIM client', () => {
     });
   });
 
-  describe('when it asks for the live status (§2.2)', () => {
+  describe('when it asks for the live status (POST /user/get_users_online_status)', () => {
     it('round-trips the documented request and answer', async () => {
       mockAdminToken();
       const status = mockOnlineStatus(
@@ -513,7 +518,7 @@ describe('the OpenIM client', () => {
     });
   });
 
-  describe('when it asks for the Redis status (§2.3)', () => {
+  describe('when it asks for the Redis status (POST /user/get_users_status)', () => {
     it('round-trips the documented request and answer', async () => {
       mockAdminToken();
       const route = mockUsersStatus(ok({ statusList: [{ userID: 'u1', status: 1, platformIDs: [5, 1] }] }));
@@ -543,7 +548,7 @@ describe('the OpenIM client', () => {
     });
   });
 
-  describe('when it lists every user (§2.4)', () => {
+  describe('when it lists every user (POST /user/get_all_users_uid)', () => {
     function pages(
       list: Record<number, { total: number; userIDs: string[] | null }>,
     ): (request: SeenRequest) => Answer {
