@@ -2,22 +2,32 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { DemoStatus } from '../demo/demo-script.js';
 import type { EventBus } from '../engine/event-bus.js';
-import type { PresenceEngine } from '../engine/presence-engine.js';
 import type { IncidentService } from '../incidents/incident-service.js';
 import type { HealthService } from '../health/health-service.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { PollScheduler } from '../poller/poll-scheduler.js';
 import type { PushControl } from '../push/push-dispatcher.js';
-import type { Store } from '../store/store.js';
+import type { EventLog, IncidentStore, MismatchStore, PollJournal, PresenceStateStore, ReceiptLog, ReportQueries, TrackedUsers, Transactions } from '../store/store.js';
+
+/**
+ * What the routes read of the store. The API writes nothing itself: an operator's review goes through the incident
+ * service, its writer (docs/architecture.md, writers).
+ */
+export type ApiStore = Pick<Transactions, 'durable' | 'committedSeq'> &
+  Omit<EventLog, 'appendEvent'> &
+  ReportQueries &
+  Pick<MismatchStore, 'getMismatch' | 'listMismatches' | 'mismatchesForUser' | 'countMismatches'> &
+  Pick<PresenceStateStore, 'presencePage' | 'presenceOfUser' | 'userPresence'> &
+  Pick<ReceiptLog, 'receiptsForUser'> &
+  Pick<PollJournal, 'observationsForUser'> &
+  Pick<TrackedUsers, 'countTrackedAmong'> &
+  Pick<IncidentStore, 'getIncident' | 'listIncidents' | 'incidentKindCounts' | 'incidentStatusCounts'>;
 
 /** What the HTTP routes may use. Built once by the composition root. */
 export interface ApiContext {
   config: Config;
-  store: Store;
-  engine: PresenceEngine;
+  store: ApiStore;
   bus: EventBus;
   health: HealthService;
-  poller: PollScheduler | undefined;
   /** Prometheus metrics (own registry); `metrics.sseConnections` is for the SSE route to inc()/dec(). */
   metrics: Metrics;
   log: Logger;

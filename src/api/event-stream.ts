@@ -43,13 +43,14 @@ import type { PresenceEvent } from '../domain.js';
 import { eventToJson } from '../domain.js';
 import type { EventBus } from '../engine/event-bus.js';
 import { ApiError } from '../errors.js';
-import type { EventFilter, Store } from '../store/store.js';
+import type { EventFilter } from '../store/store.js';
+import type { ApiStore } from './api-context.js';
 
 export const DISCONNECT_REASONS = ['slow', 'stalled', 'expired', 'shutdown'] as const;
 export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
 
 export interface EventStreamOptions {
-  store: Store;
+  store: ApiStore;
   bus: EventBus;
   log: Logger;
   /** Milliseconds between heartbeats (`api.sseHeartbeatSeconds` × 1000). */

@@ -10,14 +10,13 @@ import type { EventType, PresenceEvent } from '../domain.js';
 import { EVENT_TYPES, eventToJson } from '../domain.js';
 import type { EventBus } from '../engine/event-bus.js';
 import { ApiError } from '../errors.js';
-import type { Store } from '../store/store.js';
-import type { ApiContext } from './api-context.js';
+import type { ApiContext, ApiStore } from './api-context.js';
 import type { StreamStart } from './event-stream.js';
 import { EventStreamHub, wantsEventStream } from './event-stream.js';
 import { intParam } from './http-errors.js';
 
 export interface EventsRoutesOptions {
-  store: Store;
+  store: ApiStore;
   bus: EventBus;
   maxPageSize: number;
   maxWaitSeconds: number;
@@ -46,7 +45,7 @@ export function parseTypes(value: unknown): EventType[] {
 }
 
 /** Throws 410 when `after` points before what retention kept: the client must re-snapshot. */
-export function assertCursorRetained(store: Store, after: number): void {
+export function assertCursorRetained(store: ApiStore, after: number): void {
   const pruned = store.prunedThroughSeq();
   if (after < pruned) {
     throw new ApiError(
@@ -59,7 +58,7 @@ export function assertCursorRetained(store: Store, after: number): void {
 }
 
 /** Waits until an event after `after` is committed, `ms` passes or `signal` aborts. */
-export function waitForEvents(bus: EventBus, store: Store, after: number, ms: number, signal?: AbortSignal): Promise<void> {
+export function waitForEvents(bus: EventBus, store: ApiStore, after: number, ms: number, signal?: AbortSignal): Promise<void> {
   if (ms <= 0 || store.headSeq() > after || signal?.aborted === true) return Promise.resolve();
   return new Promise((resolve) => {
     const off = bus.on('events:committed', (evs: PresenceEvent[]) => {
@@ -80,7 +79,7 @@ export function waitForEvents(bus: EventBus, store: Store, after: number, ms: nu
  * Where an event stream starts: `Last-Event-ID` (what an EventSource sends when it reconnects) wins over `?after=`;
  * with neither, the head (new events only). Throws 400 for a malformed or future cursor and 410 for an expired one.
  */
-export function streamStart(req: FastifyRequest, store: Store): StreamStart {
+export function streamStart(req: FastifyRequest, store: ApiStore): StreamStart {
   const q = req.query as Record<string, unknown>;
   const users = parseListParam(q.users, 'users');
   const types = parseTypes(q.types);

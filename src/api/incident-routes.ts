@@ -8,8 +8,7 @@ import type { Incident, IncidentStatus } from '../incidents/incident.js';
 import { INCIDENT_STATUSES } from '../incidents/incident.js';
 import type { IncidentJson } from '../incidents/incident-json.js';
 import { incidentToJson } from '../incidents/incident-json.js';
-import type { Store } from '../store/store.js';
-import type { ApiContext } from './api-context.js';
+import type { ApiContext, ApiStore } from './api-context.js';
 import { parseListParam } from './events-routes.js';
 import { intParam } from './http-errors.js';
 import { mismatchToJson } from './mismatch-json.js';
@@ -38,12 +37,12 @@ export function incidentStatusesParam(value: unknown): IncidentStatus[] {
 }
 
 /** The incidents as JSON, with their counts by kind read in one query. */
-export function incidentsToJson(store: Store, list: readonly Incident[]): IncidentJson[] {
+export function incidentsToJson(store: ApiStore, list: readonly Incident[]): IncidentJson[] {
   const counts = store.incidentKindCounts(list.map((i) => i.id));
   return list.map((i) => incidentToJson(i, counts));
 }
 
-export function incidentCounts(store: Store): Record<IncidentStatus, number> {
+export function incidentCounts(store: ApiStore): Record<IncidentStatus, number> {
   const counts: Record<IncidentStatus, number> = { open: 0, acknowledged: 0, closed: 0 };
   for (const c of store.incidentStatusCounts()) counts[c.status] = c.count;
   return counts;

@@ -6,7 +6,8 @@ import { worstState } from '../health/webhook-health.js';
 import { platformName } from '../openim/platforms.js';
 import type { IncidentStatus } from '../incidents/incident.js';
 import type { IncidentJson } from '../incidents/incident-json.js';
-import type { PollRunSummary, Store } from '../store/store.js';
+import type { PollRunSummary } from '../store/store.js';
+import type { ApiStore } from './api-context.js';
 import { incidentCounts, incidentsToJson } from './incident-routes.js';
 
 export interface PlatformCount {
@@ -65,7 +66,7 @@ export interface OpsReport {
 }
 
 export interface ReportInputs {
-  store: Store;
+  store: ApiStore;
   webhookHealth: () => WebhookHealth[];
   healthWindowMinutes: number;
 }
@@ -82,7 +83,7 @@ const iso = (t: number | null): string | null => (t === null ? null : new Date(t
 /** Incidents the report lists at most. */
 const REPORT_INCIDENTS = 20;
 
-function reportIncidents(store: Store, since: number): OpsReport['incidents'] {
+function reportIncidents(store: ApiStore, since: number): OpsReport['incidents'] {
   const unreviewed = store.listIncidents({ statuses: ['open', 'acknowledged'], since, limit: REPORT_INCIDENTS });
   const rest = unreviewed.length < REPORT_INCIDENTS ? store.listIncidents({ statuses: ['closed'], since, limit: REPORT_INCIDENTS - unreviewed.length }) : [];
   return {

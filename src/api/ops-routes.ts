@@ -3,9 +3,7 @@
  * Times in answers are ISO-8601; time parameters accept ISO, epoch milliseconds or a duration back from now.
  */
 import type { FastifyInstance } from 'fastify';
-import type { EvidenceItem, MismatchStatus } from '../domain.js';
 import { ApiError } from '../errors.js';
-import type { Store } from '../store/store.js';
 import type { ApiContext } from './api-context.js';
 import { intParam } from './http-errors.js';
 import type { MismatchPage } from './mismatch-json.js';
@@ -32,20 +30,12 @@ function notFound(id: number): ApiError {
   return new ApiError('OPR_ERR_NOT_FOUND', 404, `no mismatch with id ${id}`);
 }
 
-function setStatus(store: Store, now: () => number, id: number, status: MismatchStatus, note: string | undefined) {
-  const m = store.getMismatch(id);
+
+/** Sets a mismatch's review status through the incident service, its writer, and answers the mismatch. */
+function reviewed(ctx: ApiContext, id: number, status: 'acknowledged' | 'resolved', note: string | undefined) {
+  const m = ctx.incidents.reviewMismatch(id, status, note);
   if (!m) throw notFound(id);
-  const at = now();
-  const entry: EvidenceItem = { at, what: 'note', detail: note === undefined ? `marked ${status}` : `marked ${status}: ${note}` };
-  store.updateMismatch(id, {
-    status,
-    updatedAt: at,
-    evidence: [...m.evidence, entry],
-    ...(note === undefined ? {} : { note }),
-  });
-  const updated = store.getMismatch(id);
-  if (!updated) throw notFound(id);
-  return mismatchToJson(updated);
+  return mismatchToJson(m);
 }
 
 export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -92,11 +82,11 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   });
 
   app.post<{ Params: { id: string } }>('/v1/mismatches/:id/ack', (req) =>
-    setStatus(store, ctx.now, idParam(req.params.id, 'id'), 'acknowledged', noteBody(req.body)),
+    reviewed(ctx, idParam(req.params.id, 'id'), 'acknowledged', noteBody(req.body)),
   );
 
   app.post<{ Params: { id: string } }>('/v1/mismatches/:id/resolve', (req) =>
-    setStatus(store, ctx.now, idParam(req.params.id, 'id'), 'resolved', noteBody(req.body)),
+    reviewed(ctx, idParam(req.params.id, 'id'), 'resolved', noteBody(req.body)),
   );
 
   app.get('/v1/report', (req) => {

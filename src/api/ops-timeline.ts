@@ -5,7 +5,8 @@
 import type { Mismatch, PresenceEvent } from '../domain.js';
 import { eventToJson } from '../domain.js';
 import { platformName } from '../openim/platforms.js';
-import type { PollObservation, PresenceRow, Receipt, Store } from '../store/store.js';
+import type { PollObservation, PresenceRow, Receipt } from '../store/store.js';
+import type { ApiStore } from './api-context.js';
 import { mismatchToJson } from './mismatch-json.js';
 
 export const TIMELINE_KINDS = ['webhook', 'poll', 'mismatch', 'event'] as const;
@@ -146,7 +147,7 @@ function presenceJson(r: PresenceRow): Timeline['presence'][number] {
 }
 
 /** Reads every source from `since` (up to `limit` entries each) and merges them oldest first. */
-export function buildTimeline(store: Store, userID: string, since: number, limit: number): Timeline {
+export function buildTimeline(store: ApiStore, userID: string, since: number, limit: number): Timeline {
   const receipts = store.receiptsForUser(userID, since, limit);
   const observations = store.observationsForUser(userID, since, limit);
   const mismatches = store.mismatchesForUser(userID, since, limit);

@@ -16,8 +16,8 @@ import type { PresenceEventJson } from '../domain.js';
 import { eventToJson } from '../domain.js';
 import { ApiError } from '../errors.js';
 import { platformName } from '../openim/platforms.js';
-import type { PresenceRow, Store } from '../store/store.js';
-import type { ApiContext } from './api-context.js';
+import type { PresenceRow } from '../store/store.js';
+import type { ApiContext, ApiStore } from './api-context.js';
 import { intParam } from './http-errors.js';
 import { timeParam, userParam } from './ops-params.js';
 
@@ -126,7 +126,7 @@ function itemOf(r: PresenceRow): PresenceItem {
  * One snapshot page; synchronous, so the rows and `seq` belong to the same moment (`seq` includes commits not yet on
  * disk: the route answers only once they are).
  */
-export function presencePage(store: Store, after: { userID: string; platformID: number } | null, limit: number, onlineOnly: boolean): PresencePage {
+export function presencePage(store: ApiStore, after: { userID: string; platformID: number } | null, limit: number, onlineOnly: boolean): PresencePage {
   const rows = store.presencePage(after, limit + 1, onlineOnly);
   const seq = store.committedSeq();
   const page = rows.slice(0, limit);
@@ -134,7 +134,7 @@ export function presencePage(store: Store, after: { userID: string; platformID: 
   return { seq, items: page.map(itemOf), next: rows.length > limit && last ? encodeKeyCursor(last) : null };
 }
 
-export function userPresence(store: Store, userID: string): UserPresence {
+export function userPresence(store: ApiStore, userID: string): UserPresence {
   const rows = store.presenceOfUser(userID);
   const user = store.userPresence(userID);
   const seq = store.committedSeq();
@@ -151,7 +151,7 @@ export function userPresence(store: Store, userID: string): UserPresence {
 }
 
 /** The stream position at a time: the last event recorded by then. Throws 410 when retention hides it. */
-export function seqAt(store: Store, at: number, now: number, retentionMs: number): number {
+export function seqAt(store: ApiStore, at: number, now: number, retentionMs: number): number {
   const pruned = store.prunedThroughSeq();
   const seq = store.lastSeqRecordedBy(at);
   if (seq !== null) return seq;
@@ -171,7 +171,7 @@ export function seqAt(store: Store, at: number, now: number, retentionMs: number
 
 /** Each key of one page with its state at stream position `seq`. */
 export function presenceAtPage(
-  store: Store,
+  store: ApiStore,
   at: number,
   seq: number,
   after: { userID: string; platformID: number } | null,

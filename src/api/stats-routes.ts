@@ -7,8 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { MismatchKind } from '../domain.js';
 import { MISMATCH_KINDS } from '../domain.js';
 import { ApiError } from '../errors.js';
-import type { Store } from '../store/store.js';
-import type { ApiContext } from './api-context.js';
+import type { ApiContext, ApiStore } from './api-context.js';
 import { intParam } from './http-errors.js';
 import { timeParam } from './ops-params.js';
 
@@ -53,7 +52,7 @@ function autoBucketSeconds(rangeMs: number): number {
 }
 
 /** Counts per bucket over [since, until); `since` is rounded down to a bucket boundary. */
-export function buildTimeseries(store: Store, since: number, until: number, bucketSeconds: number): Timeseries {
+export function buildTimeseries(store: ApiStore, since: number, until: number, bucketSeconds: number): Timeseries {
   const bucketMs = bucketSeconds * 1000;
   const start = Math.floor(since / bucketMs) * bucketMs;
   const count = Math.max(1, Math.ceil((until - start) / bucketMs));

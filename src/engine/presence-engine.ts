@@ -6,7 +6,7 @@ import type { PresenceWebhook } from '../openim/webhook-schemas.js';
 import { UserFilter } from './user-filter.js';
 import type { ReconcileOptions, WebhookDecision } from '../reconciler/reconciler.js';
 import { applySettle, applyWebhook, correctedState } from '../reconciler/reconciler.js';
-import type { Store } from '../store/store.js';
+import type { EventLog, MismatchStore, PresenceStateStore, ReceiptLog, Transactions, TrackedUsers } from '../store/store.js';
 import type { EventBus } from './event-bus.js';
 
 export interface PresenceEngineOptions extends ReconcileOptions {
@@ -51,9 +51,13 @@ export interface Correction {
   initialSync?: boolean;
 }
 
+/** The roles of the store the engine writes, as their only writer (docs/architecture.md, writers). */
+export type EngineStore = Transactions & ReceiptLog & PresenceStateStore & EventLog & MismatchStore & TrackedUsers;
+
 /**
- * Owns the in-memory presence state and is the only writer of the store's presence, events and mismatches.
- * Every mutation is one store transaction; the in-memory map changes only after its transaction committed.
+ * Owns the in-memory presence state and is the only writer of the store's receipts, presence, events, tracked users
+ * and recorded mismatches (operators' review status is the incident service's). Every mutation is one store
+ * transaction; the in-memory map changes only after its transaction committed.
  */
 export class PresenceEngine {
   private readonly keys = new Map<string, KeyState>();
@@ -65,7 +69,7 @@ export class PresenceEngine {
   private readonly knownUsers = new Set<string>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: EngineStore,
     private readonly bus: EventBus,
     private readonly opts: PresenceEngineOptions,
     private readonly log: Logger,
@@ -438,6 +442,18 @@ export class PresenceEngine {
   }
 
   /** Records a mismatch that publishes nothing (transient, suspect_poll). */
+  /** Adds users to the poller's rotation (configured or discovered); returns how many were new. */
+  trackUsers(userIDs: readonly string[], source: 'config' | 'discovery', now = this.now()): number {
+    return this.store.trackUsers(userIDs, source, now);
+  }
+
+  /** Resolves a mismatch recorded earlier (a mass disagreement that cleared), with a note of why. */
+  resolveMismatch(id: number, detail: string, at = this.now()): void {
+    const m = this.store.getMismatch(id);
+    if (!m) return;
+    this.store.updateMismatch(id, { status: 'resolved', updatedAt: at, evidence: [...m.evidence, { at, what: 'note', detail }] });
+  }
+
   recordMismatch(m: NewMismatch): number {
     const id = this.store.insertMismatch(m);
     const saved = this.store.getMismatch(id);

@@ -2,7 +2,7 @@ import type { PresenceEngine } from '../engine/presence-engine.js';
 import { knownPlatformIDs, OTHER_PLATFORM_ID } from '../openim/platforms.js';
 import type { PollerStatus } from '../poller/poll-scheduler.js';
 import type { GuardState } from '../poller/poll-reconciler.js';
-import type { Store } from '../store/store.js';
+import type { EventLog, ReportQueries } from '../store/store.js';
 import type { HealthCounts, HealthState, WebhookHealth } from './webhook-health.js';
 import { DEFAULT_HEALTH_THRESHOLDS, judgeHealth, worstState } from './webhook-health.js';
 
@@ -42,7 +42,7 @@ export class HealthService {
   private defaultPlatformIDs: ReadonlySet<number> | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<EventLog, 'headSeq'> & Pick<ReportQueries, 'eventCounts' | 'receiptCounts' | 'lateDelays'>,
     private readonly engine: PresenceEngine,
     private readonly poller: PollerView | undefined,
     private readonly opts: HealthServiceOptions,

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Mismatch } from '../domain.js';
 import type { EventBus } from '../engine/event-bus.js';
-import type { Store } from '../store/store.js';
+import type { IncidentStore, MismatchStore, Transactions } from '../store/store.js';
 import type { Incident } from './incident.js';
 import type { ActiveIncident, GroupingOptions } from './incident-grouping.js';
 import { closable, groupMismatch, stillActive } from './incident-grouping.js';
@@ -15,6 +15,12 @@ import { closable, groupMismatch, stillActive } from './incident-grouping.js';
 export interface KeyVerification {
   key(userID: string, platformID: number): { lastVerifiedAt: number | null; changedAt: number } | undefined;
 }
+
+/**
+ * The roles the incident service uses: it is the only writer of incidents and of the review status operators give
+ * mismatches (docs/architecture.md, writers); it reads the mismatches the engine recorded.
+ */
+export type IncidentServiceStore = Pick<Transactions, 'transaction'> & IncidentStore & Pick<MismatchStore, 'listMismatches' | 'getMismatch' | 'updateMismatch'>;
 
 export interface IncidentServiceOptions extends GroupingOptions {
   /** Closed incidents are deleted this long after they closed. */
@@ -44,7 +50,7 @@ export class IncidentService {
   private closed = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: IncidentServiceStore,
     bus: EventBus,
     private readonly keys: KeyVerification,
     private readonly log: Logger,
@@ -184,6 +190,23 @@ export class IncidentService {
     });
     this.acknowledged.add(id);
     return this.store.getIncident(id);
+  }
+
+  /**
+   * An operator's review of one mismatch: sets its status, notes it in the evidence (and as its note when given).
+   * Returns the mismatch as updated, or undefined when unknown.
+   */
+  reviewMismatch(id: number, status: 'acknowledged' | 'resolved', note: string | undefined): Mismatch | undefined {
+    const m = this.store.getMismatch(id);
+    if (!m) return undefined;
+    const at = this.now();
+    this.store.updateMismatch(id, {
+      status,
+      updatedAt: at,
+      evidence: [...m.evidence, { at, what: 'note', detail: note === undefined ? `marked ${status}` : `marked ${status}: ${note}` }],
+      ...(note === undefined ? {} : { note }),
+    });
+    return this.store.getMismatch(id);
   }
 
   close(): void {

@@ -13,11 +13,11 @@ import { CONNECTION_CLOSE_REASONS } from '../http/connection-guard.js';
 import { REJECT_REASONS } from '../ingest/webhook-routes.js';
 import { OTHER_PLATFORM_ID, platformName } from '../openim/platforms.js';
 import { isWebhookCommand, WEBHOOK_COMMANDS } from '../openim/webhook-schemas.js';
-import type { Store } from '../store/store.js';
+import type { EventLog, SubscriberCursors } from '../store/store.js';
 
 export interface MetricsContext {
   bus: EventBus;
-  store: Store;
+  store: Pick<EventLog, 'headSeq'> & Pick<SubscriberCursors, 'listSubscriberCursors'>;
   /** Webhook health per command and platform (HealthService.webhookHealth). */
   webhookHealth?: () => WebhookHealth[];
   /** Current presence sizes, read on scrape. */

@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { EventBus } from '../engine/event-bus.js';
 import type { PresenceEngine } from '../engine/presence-engine.js';
 import { isMassDisagreement } from '../reconciler/reconciler.js';
-import type { Store } from '../store/store.js';
 
 export interface MassGuardOptions {
   /** Share of the poll-verified believed-online users read offline that raises the guard. */
@@ -37,7 +36,6 @@ export class MassGuard {
 
   constructor(
     private readonly engine: PresenceEngine,
-    private readonly store: Store,
     private readonly bus: EventBus,
     private readonly log: Logger,
     private readonly opts: MassGuardOptions,
@@ -104,14 +102,7 @@ export class MassGuard {
   private clear(at: number): void {
     const g = this.state!;
     this.state = null;
-    const m = this.store.getMismatch(g.mismatchID);
-    if (m) {
-      this.store.updateMismatch(g.mismatchID, {
-        status: 'resolved',
-        updatedAt: at,
-        evidence: [...m.evidence, { at, what: 'note', detail: `the disagreement cleared after ${Math.round((at - g.since) / 1000)} s` }],
-      });
-    }
+    this.engine.resolveMismatch(g.mismatchID, `the disagreement cleared after ${Math.round((at - g.since) / 1000)} s`, at);
     this.log.info({ mismatchID: g.mismatchID }, 'mass disagreement cleared');
   }
 }

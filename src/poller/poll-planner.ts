@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js';
+import type { TrackedUsers } from '../store/store.js';
 import { UserFilter, hashUserID } from '../engine/user-filter.js';
 import { pagesOf } from './page-pump.js';
 
@@ -45,7 +45,7 @@ export class PollPlanner {
   private readonly excludedFilter: UserFilter;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<TrackedUsers, 'countTrackedUsers' | 'trackedUsersAfter'>,
     private readonly opts: PollPlannerOptions,
   ) {
     this.excluded = new Set(opts.excludeUsers);

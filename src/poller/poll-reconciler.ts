@@ -8,7 +8,7 @@ import { platformName } from '../openim/platforms.js';
 import { UserFilter } from '../engine/user-filter.js';
 import type { OpenDisagreement, ReconcileOptions } from '../reconciler/reconciler.js';
 import { judgeConfirm, judgePoll } from '../reconciler/reconciler.js';
-import type { PollObservation, Store } from '../store/store.js';
+import type { PollJournal, PollObservation, Transactions } from '../store/store.js';
 import type { GuardState } from './mass-guard.js';
 import { MassGuard } from './mass-guard.js';
 import { pagesOf, pumpPages, yieldToEventLoop } from './page-pump.js';
@@ -173,7 +173,7 @@ export class PollReconciler {
 
   constructor(
     private readonly engine: PresenceEngine,
-    private readonly store: Store,
+    private readonly store: Pick<Transactions, 'transaction'> & PollJournal,
     private readonly api: OpenImApi,
     private readonly bus: EventBus,
     private readonly log: Logger,
@@ -182,7 +182,7 @@ export class PollReconciler {
     private readonly schedule: ScheduleFn = realSchedule,
   ) {
     if ((opts.initialSyncUntil ?? 0) > 0) this.seenOfflineInWarmUp = new UserFilter(1 << 20);
-    this.massGuard = new MassGuard(engine, store, bus, log, {
+    this.massGuard = new MassGuard(engine, bus, log, {
       share: opts.massGuardShare,
       minUsers: opts.massGuardMinUsers,
       holdMs: opts.massGuardHoldMs,

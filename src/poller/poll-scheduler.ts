@@ -6,7 +6,7 @@ import type { EventBus } from '../engine/event-bus.js';
 import { ConfigError, OprError } from '../errors.js';
 import type { PresenceEngine } from '../engine/presence-engine.js';
 import type { OpenImApi } from '../openim/types.js';
-import type { Store } from '../store/store.js';
+import type { PollJournal, TrackedUsers } from '../store/store.js';
 import { upperHalfJitter } from '../util/backoff.js';
 import { cronForInterval } from './cron-expression.js';
 import type { PollPlanner } from './poll-planner.js';
@@ -58,7 +58,7 @@ export class PollScheduler {
 
   constructor(
     private readonly engine: PresenceEngine,
-    private readonly store: Store,
+    private readonly store: PollJournal & Pick<TrackedUsers, 'countTrackedUsers'>,
     private readonly api: OpenImApi,
     private readonly planner: PollPlanner,
     private readonly reconciler: PollReconciler,
@@ -73,7 +73,7 @@ export class PollScheduler {
   }
 
   start(): void {
-    if (this.opts.configuredUsers.length > 0) this.store.trackUsers(this.opts.configuredUsers, 'config', this.now());
+    if (this.opts.configuredUsers.length > 0) this.engine.trackUsers(this.opts.configuredUsers, 'config', this.now());
     const expr = cronForInterval(this.opts.intervalSeconds);
     if (expr === undefined) throw new ConfigError([pollIntervalIssue(this.opts.intervalSeconds) ?? { path: 'poll.intervalSeconds', value: this.opts.intervalSeconds, message: 'cannot be scheduled evenly' }]);
     this.task = cron.schedule(expr, () => this.runCycle(), { noOverlap: true, name: 'poll-cycle' });
@@ -170,16 +170,16 @@ export class PollScheduler {
         chunk.push(id);
         seen++;
         if (chunk.length >= 5000) {
-          added += this.store.trackUsers(chunk, 'discovery', this.now());
+          added += this.engine.trackUsers(chunk, 'discovery', this.now());
           chunk = [];
         }
       }
-      added += this.store.trackUsers(chunk, 'discovery', this.now());
+      added += this.engine.trackUsers(chunk, 'discovery', this.now());
       this.st.lastDiscoveryAt = this.now();
       this.log.info({ seen, added, durationMs: this.now() - started }, 'user discovery done');
       return true;
     } catch (err) {
-      if (chunk.length > 0) added += this.store.trackUsers(chunk, 'discovery', this.now());
+      if (chunk.length > 0) added += this.engine.trackUsers(chunk, 'discovery', this.now());
       this.log.warn({ err, seen, added }, 'user discovery failed; will retry');
       return false;
     }
