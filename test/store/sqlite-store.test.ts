@@ -71,7 +71,10 @@ describe('the SQLite store on disk', () => {
       expect(store.headSeq()).toBe(0);
       expect(store.readEvents(0, 10)).toEqual([]);
       let durableAt = 0;
-      store.whenDurable(() => (durableAt = store.headSeq()), () => undefined);
+      store.whenDurable(
+        () => (durableAt = store.headSeq()),
+        () => undefined,
+      );
       expect(durableAt).toBe(0);
       await store.durable();
       expect(durableAt).toBe(1);
@@ -85,7 +88,10 @@ describe('the SQLite store on disk', () => {
     const store = new SqliteStore({ path });
     store.transaction(() => store.appendEvent(event()));
     let ran = false;
-    store.whenDurable(() => (ran = true), () => undefined);
+    store.whenDurable(
+      () => (ran = true),
+      () => undefined,
+    );
     store.close();
     expect(ran).toBe(true);
     const again = new SqliteStore({ path });
@@ -126,7 +132,9 @@ describe('the SQLite store on disk', () => {
   it('fails with OPR_ERR_STORE_OPEN when the file cannot be created', () => {
     const blocker = join(dir.path, 'not-a-directory');
     writeFileSync(blocker, '');
-    expect(() => new SqliteStore({ path: join(blocker, 'presence.db') })).toThrow(expect.objectContaining({ code: 'OPR_ERR_STORE_OPEN' }));
+    expect(() => new SqliteStore({ path: join(blocker, 'presence.db') })).toThrow(
+      expect.objectContaining({ code: 'OPR_ERR_STORE_OPEN' }),
+    );
   });
 
   it('tightens an existing file to mode 0600', () => {

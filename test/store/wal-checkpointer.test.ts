@@ -59,7 +59,9 @@ describe('WalCheckpointer', () => {
     expect(failures).toEqual([]);
     expect(cp.completed).toBeGreaterThan(2);
     const wal = statSync(`${file}-wal`).size;
-    console.log(`[wal-checkpointer] wrote ${(written / 1048576).toFixed(1)} MiB, ${cp.completed} checkpoints, WAL file ${(wal / 1048576).toFixed(1)} MiB`);
+    console.log(
+      `[wal-checkpointer] wrote ${(written / 1048576).toFixed(1)} MiB, ${cp.completed} checkpoints, WAL file ${(wal / 1048576).toFixed(1)} MiB`,
+    );
     expect(wal).toBeLessThan(written / 2);
     expect(db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(written / row.length);
   }, 20_000);
@@ -80,7 +82,10 @@ describe('WalCheckpointer', () => {
     const db = openWal(join(dir.path, 'real.db'));
     const failures: Error[] = [];
     // The worker opens a file that does not exist (fileMustExist): it fails at its first checkpoint.
-    const cp = new WalCheckpointer(db, join(dir.path, 'missing.db'), { intervalMs: 10, onFailure: (e) => failures.push(e) });
+    const cp = new WalCheckpointer(db, join(dir.path, 'missing.db'), {
+      intervalMs: 10,
+      onFailure: (e) => failures.push(e),
+    });
     cleanups.push(() => {
       cp.close();
       db.close();

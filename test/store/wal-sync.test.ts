@@ -22,7 +22,10 @@ describe('WalSync', () => {
   it('answers at once when nothing is pending', () => {
     const sync = new WalSync(walFile(), 7);
     let ran = false;
-    sync.whenDurable(() => (ran = true), () => undefined);
+    sync.whenDurable(
+      () => (ran = true),
+      () => undefined,
+    );
     expect(ran).toBe(true);
     expect(sync.durableSeq).toBe(7);
     sync.close();
@@ -32,9 +35,15 @@ describe('WalSync', () => {
     const sync = new WalSync(walFile(), 0);
     const seen: string[] = [];
     sync.committed(1);
-    sync.whenDurable(() => seen.push(`a@${sync.durableSeq}`), () => seen.push('a failed'));
+    sync.whenDurable(
+      () => seen.push(`a@${sync.durableSeq}`),
+      () => seen.push('a failed'),
+    );
     sync.committed(2);
-    sync.whenDurable(() => seen.push(`b@${sync.durableSeq}`), () => seen.push('b failed'));
+    sync.whenDurable(
+      () => seen.push(`b@${sync.durableSeq}`),
+      () => seen.push('b failed'),
+    );
     expect(sync.durableSeq).toBe(0);
     expect(seen).toEqual([]);
     await new Promise<void>((resolve, reject) => sync.whenDurable(resolve, reject));
@@ -47,9 +56,15 @@ describe('WalSync', () => {
     const failures: Error[] = [];
     const sync = new WalSync('/nonexistent-dir/x.db-wal', 0, (e) => failures.push(e));
     const errors: unknown[] = [];
-    sync.whenDurable(() => errors.push('ok'), (e) => errors.push(e));
+    sync.whenDurable(
+      () => errors.push('ok'),
+      (e) => errors.push(e),
+    );
     sync.committed(1);
-    sync.whenDurable(() => errors.push('ok'), (e) => errors.push(e));
+    sync.whenDurable(
+      () => errors.push('ok'),
+      (e) => errors.push(e),
+    );
     sync.committed(2);
     expect(errors).toHaveLength(2);
     expect(errors[0]).toBe('ok');

@@ -1,0 +1,35 @@
+/** The store contract for TrackedUsers: every backend must pass it (run by ../store-contract.ts). */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../../src/store/store.js';
+import type { StoreFactory, StoreHarness } from '../store-contract.js';
+import { T0 } from './fixtures.js';
+
+export function trackedUsersContract(factory: StoreFactory): void {
+  describe('TrackedUsers', () => {
+    let h: StoreHarness;
+    let store: Store;
+
+    beforeEach(() => {
+      h = factory();
+      store = h.store;
+    });
+    afterEach(() => {
+      store.close();
+      h.cleanup();
+    });
+
+    describe('tracked users', () => {
+      it('adds users once, counts them and pages them in userID order', () => {
+        expect(store.trackUsers(['c', 'a', 'b'], 'config', T0)).toBe(3);
+        expect(store.trackUsers(['a', 'd'], 'webhook', T0 + 1)).toBe(1);
+        expect(store.trackUsers([], 'discovery', T0)).toBe(0);
+        expect(store.countTrackedUsers()).toBe(4);
+        expect(store.countTrackedAmong([])).toBe(0);
+        expect(store.countTrackedAmong(['imAdmin', 'd', 'a', 'zz'])).toBe(2);
+        expect(store.trackedUsersAfter('', 2)).toEqual(['a', 'b']);
+        expect(store.trackedUsersAfter('b', 2)).toEqual(['c', 'd']);
+        expect(store.trackedUsersAfter('d', 2)).toEqual([]);
+      });
+    });
+  });
+}
