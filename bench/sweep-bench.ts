@@ -2,9 +2,10 @@
  * Benchmark 2, sweep: one full poll cycle over N tracked users (10 % online) against the built-in simulator.
  *
  * Three processes: this one orchestrates; the simulator runs in a child (role `sim`) so its CPU is not ours; the
- * measured poll machinery runs in another child (role `sweep`) with the real parts wired as the composition root
- * wires them (SqliteStore, PresenceEngine, PollPlanner, PollReconciler, PollScheduler, the axios OpenIM client), so
- * its CPU time (process.cpuUsage around the cycle) and RSS (delta from before the users were tracked) are ours alone.
+ * measured poll machinery runs in another child (role `sweep`) with the daemon's own services (composeServices of
+ * src/daemon/compose-services.ts: SqliteStore, PresenceEngine, PollPlanner, PollReconciler, PollScheduler, the axios
+ * OpenIM client) from a Config of the schema's defaults plus the overrides of `sweepConfig`, so its CPU time
+ * (process.cpuUsage around the cycle) and RSS (delta from before the users were tracked) are ours alone.
  *
  * Steady state: every 10th user is connected in the simulator (platforms iOS, Android, Web in turn, no churn, no
  * webhooks) and the daemon's store holds the same keys online, as after webhooks were received, so the cycle
@@ -14,13 +15,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import type { Config } from '../src/config/schema.js';
+import { configSchema } from '../src/config/schema.js';
+import type { Services } from '../src/daemon/compose-services.js';
+import { closeServices, composeServices } from '../src/daemon/compose-services.js';
 import type { KeyState } from '../src/domain.js';
-import { EventBus } from '../src/engine/event-bus.js';
-import { PresenceEngine } from '../src/engine/presence-engine.js';
 import { createOpenImClient } from '../src/openim/openim-client.js';
-import { PollPlanner } from '../src/poller/poll-planner.js';
-import { PollReconciler } from '../src/poller/poll-reconciler.js';
-import { PollScheduler } from '../src/poller/poll-scheduler.js';
 import { startSimulator } from '../src/simulator/index.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import type { BenchOutput, Figure } from './report.js';
@@ -122,6 +122,19 @@ function gc(): void {
 }
 
 /**
+ * The daemon's configuration for the measured side: the schema's defaults, polling the simulator with every tracked
+ * user in each cycle (coverage = interval) under a request budget that never waits, discovery off.
+ */
+function sweepConfig(a: SweepArg, storePath: string): Config {
+  return configSchema.parse({
+    openim: { apiUrl: a.apiUrl, secret: a.secret, adminUserID: a.adminUserID, operationIDPrefix: 'bench', timeoutMs: 30_000, batchSize: a.batchSize, concurrency: a.concurrency },
+    poll: { enabled: true, intervalSeconds: 30, coverageSeconds: 30, requestsPerSecond: 10_000, discoveryEnabled: false },
+    store: { path: storePath },
+    log: { level: 'silent' },
+  });
+}
+
+/**
  * Role `sweep`: the measured side. `setup` tracks the users and seeds the online keys; `cycle` runs one poll cycle
  * through PollScheduler.runCycle() and reports wall time, CPU and RSS.
  */
@@ -131,11 +144,12 @@ export function sweepRole(arg: unknown): Promise<WorkerRole> {
   const log = pino({ level: 'silent' });
   gc();
   const rssBaseline = process.memoryUsage().rss;
-  let parts: { store: SqliteStore; scheduler: PollScheduler; reconciler: PollReconciler; close: () => void } | undefined;
+  let services: Services | undefined;
 
   const setup = (): SweepSetup => {
     const started = performance.now();
-    const store = new SqliteStore({ path: join(dir, 'presence.db') });
+    const storePath = join(dir, 'presence.db');
+    const store = new SqliteStore({ path: storePath });
     const now = Date.now();
     const chunk: string[] = [];
     for (let i = 1; i <= a.users; i++) {
@@ -165,48 +179,8 @@ export function sweepRole(arg: unknown): Promise<WorkerRole> {
         onlineKeys++;
       }
     });
-    const reconcileOptions = { settleMs: 3000, graceMs: 10_000, lateWindowMs: 300_000, ambiguousHoldMs: 65_000 };
-    const bus = new EventBus();
-    const engine = new PresenceEngine(store, bus, { ...reconcileOptions, mode: 'active' }, log);
-    const api = createOpenImClient({
-      apiUrl: a.apiUrl,
-      secret: a.secret,
-      adminUserID: a.adminUserID,
-      operationIDPrefix: 'bench',
-      timeoutMs: 30_000,
-      retries: 2,
-      batchSize: a.batchSize,
-      concurrency: a.concurrency,
-      logger: log,
-    });
-    const reconciler = new PollReconciler(engine, store, api, bus, log, {
-      ...reconcileOptions,
-      confirmDelayMs: 5000,
-      massGuardShare: 0.2,
-      massGuardMinUsers: 50,
-      massGuardHoldMs: 60_000,
-      mode: 'active',
-      pagesInFlight: a.concurrency,
-    });
-    const intervalSeconds = 30;
-    const requestsPerSecond = 10_000;
-    const planner = new PollPlanner(store, { intervalSeconds, coverageSeconds: intervalSeconds, requestsPerSecond, batchSize: a.batchSize, excludeUsers: ['imAdmin'] });
-    const scheduler = new PollScheduler(engine, store, api, planner, reconciler, bus, log, {
-      intervalSeconds,
-      requestsPerSecond,
-      batchSize: a.batchSize,
-      discoveryEnabled: false,
-      discoveryIntervalSeconds: 3600,
-      configuredUsers: [],
-    });
-    parts = {
-      store,
-      scheduler,
-      reconciler,
-      close: () => {
-        api.close();
-      },
-    };
+    // The engine loads the seeded keys as a daemon restarting on this database would.
+    services = composeServices(sweepConfig(a, storePath), { logger: log, store });
     return { tracked: store.countTrackedUsers(), onlineKeys, setupMs: performance.now() - started, rssBaseline, rssAfterSetup: process.memoryUsage().rss };
   };
 
@@ -222,14 +196,15 @@ export function sweepRole(arg: unknown): Promise<WorkerRole> {
         return null;
       },
       cycle: async (): Promise<SweepCycle> => {
-        if (!parts) throw new Error('call setup first');
+        const scheduler = services?.polling?.scheduler;
+        if (!services || !scheduler) throw new Error('call setup first');
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
-        await parts.scheduler.runCycle();
+        await scheduler.runCycle();
         const wallMs = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
         const mem = process.memoryUsage();
-        const run = parts.store.recentPollRuns(1, 'cycle')[0];
+        const run = services.store.recentPollRuns(1, 'cycle')[0];
         let rssAfterGc: number | null = null;
         let heapUsedAfterGc: number | null = null;
         if ((globalThis as { gc?: () => void }).gc) {
@@ -256,9 +231,7 @@ export function sweepRole(arg: unknown): Promise<WorkerRole> {
       },
     },
     close: async () => {
-      await parts?.scheduler.close();
-      parts?.close();
-      parts?.store.close();
+      if (services) await closeServices(services, log);
       rmSync(dir, { recursive: true, force: true });
     },
   });
