@@ -1,11 +1,12 @@
 /**
  * The operator dashboard: static files served by the daemon itself (no CDN, no external fonts, works offline).
- * `/` is the page, `/dashboard/<file>` its stylesheet and script. The files are read once, at start, from the
- * `assets` directory next to this module (src/ under tsx, dist/ once built), and served with an ETag.
+ * `/` is the page, `/dashboard/<file>` its stylesheet and entry script, `/dashboard/js/<file>` the script's modules.
+ * The files are read once, at start, from the `assets` directory next to this module (src/ under tsx, dist/ once
+ * built), and served with an ETag.
  * The page itself holds no data: it reads everything from the /v1 API with the operator's bearer token.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -47,15 +48,24 @@ export interface DashboardRoutesOptions {
   assetsDir?: URL | string;
 }
 
+/** The one subdirectory whose files are served too, as `/dashboard/js/<file>`: the ES modules of the page's script. */
+const MODULES_DIR = 'js';
+
+/** The files of `dir` (and of its `js/` subdirectory, keyed `js/<name>`) of the kinds in ASSET_TYPES. */
 function loadAssets(dir: string): Map<string, Asset> {
   const assets = new Map<string, Asset>();
-  for (const name of readdirSync(dir)) {
-    const type = ASSET_TYPES[extname(name).toLowerCase()];
-    const path = join(dir, name);
-    if (type === undefined || !statSync(path).isFile()) continue;
-    const body = readFileSync(path);
-    const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-    assets.set(name, { body, type, etag });
+  const modulesDir = join(dir, MODULES_DIR);
+  const folders: [string, string][] = [[dir, '']];
+  if (existsSync(modulesDir) && statSync(modulesDir).isDirectory()) folders.push([modulesDir, `${MODULES_DIR}/`]);
+  for (const [folder, prefix] of folders) {
+    for (const name of readdirSync(folder)) {
+      const type = ASSET_TYPES[extname(name).toLowerCase()];
+      const path = join(folder, name);
+      if (type === undefined || !statSync(path).isFile()) continue;
+      const body = readFileSync(path);
+      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+      assets.set(`${prefix}${name}`, { body, type, etag });
+    }
   }
   return assets;
 }
@@ -75,7 +85,7 @@ function send(req: FastifyRequest, reply: FastifyReply, asset: Asset, cacheContr
   return reply.send(asset.body);
 }
 
-/** Serves `/` (the page) and `/dashboard/<file>` (its assets). */
+/** Serves `/` (the page), `/dashboard/<file>` (its assets) and `/dashboard/js/<file>` (its script's modules). */
 export function registerDashboardRoutes(app: FastifyInstance, ctx: { log: Logger }, options: DashboardRoutesOptions = {}): void {
   const dirOption = options.assetsDir ?? new URL('./assets/', import.meta.url);
   const dir = typeof dirOption === 'string' ? dirOption : fileURLToPath(dirOption);
@@ -98,10 +108,12 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: { log: Logger
   app.get('/', page);
   app.get('/dashboard', page);
 
-  app.get<{ Params: { file: string } }>('/dashboard/:file', (req, reply) => {
-    const asset = assets.get(req.params.file);
+  const file = (name: string, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    const asset = assets.get(name);
     if (!asset) return reply.code(404).send({ error: { code: 'OPR_ERR_NOT_FOUND', message: 'no such dashboard file' } });
     // Not fingerprinted: a short freshness window, then revalidation by ETag.
     return send(req, reply, asset, 'public, max-age=60, must-revalidate');
-  });
+  };
+  app.get<{ Params: { file: string } }>('/dashboard/:file', (req, reply) => file(req.params.file, req, reply));
+  app.get<{ Params: { file: string } }>(`/dashboard/${MODULES_DIR}/:file`, (req, reply) => file(`${MODULES_DIR}/${req.params.file}`, req, reply));
 }
