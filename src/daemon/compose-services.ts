@@ -117,11 +117,7 @@ function composePolling(config: Config, deps: ServiceDeps, store: Store, bus: Ev
     });
   try {
     const reconciler = new PollReconciler(
-      engine,
-      store,
-      openim,
-      bus,
-      log.child({ component: 'reconciler' }),
+      { engine, store, api: openim, bus, log: log.child({ component: 'reconciler' }), now },
       {
         ...reconcileOptions,
         confirmDelayMs: config.reconcile.confirmDelayMs,
@@ -133,7 +129,6 @@ function composePolling(config: Config, deps: ServiceDeps, store: Store, bus: Ev
         pagesInFlight: config.openim.concurrency,
         initialSyncUntil: initialSyncUntil(store.firstStartedAt(now()), config),
       },
-      now,
     );
     const planner = new PollPlanner(store, {
       intervalSeconds: config.poll.intervalSeconds,
@@ -142,14 +137,14 @@ function composePolling(config: Config, deps: ServiceDeps, store: Store, bus: Ev
       batchSize: config.openim.batchSize,
       excludeUsers: config.poll.excludeUsers,
     });
-    const scheduler = new PollScheduler(engine, store, openim, planner, reconciler, bus, log.child({ component: 'poller' }), {
+    const scheduler = new PollScheduler({ engine, store, api: openim, planner, reconciler, bus, log: log.child({ component: 'poller' }), now }, {
       intervalSeconds: config.poll.intervalSeconds,
       requestsPerSecond: config.poll.requestsPerSecond,
       batchSize: config.openim.batchSize,
       discoveryEnabled: config.poll.discoveryEnabled,
       discoveryIntervalSeconds: config.poll.discoveryIntervalSeconds,
       configuredUsers: config.poll.users,
-    }, now);
+    });
     return { openim, planner, reconciler, scheduler };
   } catch (err) {
     // The client is the services' (given or built here): closed when the rest cannot be built.

@@ -39,6 +39,19 @@ export interface PollReconcilerOptions extends ReconcileOptions {
 /** Runs `fn` after `ms`; answers a function that cancels it. Injectable so tests drive confirm polls on their clock. */
 export type ScheduleFn = (fn: () => void, ms: number) => () => void;
 
+/** What the reconciler works with. */
+export interface PollReconcilerDeps {
+  engine: PresenceEngine;
+  /** Its own journal: poll runs and observations (docs/architecture.md, writers). */
+  store: Pick<Transactions, 'transaction'> & PollJournal;
+  api: OpenImApi;
+  bus: EventBus;
+  log: Logger;
+  now?: () => number;
+  /** Timers for confirm polls (tests pass a fake clock's). */
+  schedule?: ScheduleFn;
+}
+
 const realSchedule: ScheduleFn = (fn, ms) => {
   const t = setTimeout(fn, ms);
   return () => clearTimeout(t);
@@ -171,18 +184,23 @@ export class PollReconciler {
   private readonly inflight = new Set<Promise<unknown>>();
   private closed = false;
 
+  private readonly engine: PresenceEngine;
+  private readonly store: PollReconcilerDeps['store'];
+  private readonly api: OpenImApi;
+  private readonly bus: EventBus;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly schedule: ScheduleFn;
+
   constructor(
-    private readonly engine: PresenceEngine,
-    private readonly store: Pick<Transactions, 'transaction'> & PollJournal,
-    private readonly api: OpenImApi,
-    private readonly bus: EventBus,
-    private readonly log: Logger,
+    deps: PollReconcilerDeps,
     private readonly opts: PollReconcilerOptions,
-    private readonly now: () => number = Date.now,
-    private readonly schedule: ScheduleFn = realSchedule,
   ) {
+    ({ engine: this.engine, store: this.store, api: this.api, bus: this.bus, log: this.log } = deps);
+    this.now = deps.now ?? Date.now;
+    this.schedule = deps.schedule ?? realSchedule;
     if ((opts.initialSyncUntil ?? 0) > 0) this.seenOfflineInWarmUp = new UserFilter(1 << 20);
-    this.massGuard = new MassGuard(engine, bus, log, {
+    this.massGuard = new MassGuard(this.engine, this.bus, this.log, {
       share: opts.massGuardShare,
       minUsers: opts.massGuardMinUsers,
       holdMs: opts.massGuardHoldMs,

@@ -38,6 +38,19 @@ export interface PollerStatus {
  * Runs poll cycles on a node-cron schedule (no overlapping runs; a first cycle right after start), backs off with
  * jitter after failed cycles, and discovers users through get_all_users_uid on its own schedule.
  */
+/** What the scheduler works with. */
+export interface PollSchedulerDeps {
+  engine: PresenceEngine;
+  /** Its own journal (poll runs) and the tracked-user count (docs/architecture.md, writers). */
+  store: PollJournal & Pick<TrackedUsers, 'countTrackedUsers'>;
+  api: OpenImApi;
+  planner: PollPlanner;
+  reconciler: PollReconciler;
+  bus: EventBus;
+  log: Logger;
+  now?: () => number;
+}
+
 export class PollScheduler {
   private task: ScheduledTask | undefined;
   private discoveryTimer: NodeJS.Timeout | undefined;
@@ -56,17 +69,22 @@ export class PollScheduler {
     trackedUsers: 0,
   };
 
+  private readonly engine: PresenceEngine;
+  private readonly store: PollSchedulerDeps['store'];
+  private readonly api: OpenImApi;
+  private readonly planner: PollPlanner;
+  private readonly reconciler: PollReconciler;
+  private readonly bus: EventBus;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
   constructor(
-    private readonly engine: PresenceEngine,
-    private readonly store: PollJournal & Pick<TrackedUsers, 'countTrackedUsers'>,
-    private readonly api: OpenImApi,
-    private readonly planner: PollPlanner,
-    private readonly reconciler: PollReconciler,
-    private readonly bus: EventBus,
-    private readonly log: Logger,
+    deps: PollSchedulerDeps,
     private readonly opts: PollSchedulerOptions,
-    private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    ({ engine: this.engine, store: this.store, api: this.api, planner: this.planner, reconciler: this.reconciler, bus: this.bus, log: this.log } = deps);
+    this.now = deps.now ?? Date.now;
+  }
 
   status(): PollerStatus {
     return { ...this.st, running: this.running !== undefined, trackedUsers: this.store.countTrackedUsers() };

@@ -69,7 +69,7 @@ describe('the poll reconciler', () => {
     const o = { ...OPTS, ...opts };
     scheduled = [];
     engine = new PresenceEngine(store, new EventBus(), { ...o }, pino({ level: 'silent' }), clock);
-    rec = new PollReconciler(engine, store, live, new EventBus(), pino({ level: 'silent' }), o, clock, schedule);
+    rec = new PollReconciler({ engine, store, api: live, bus: new EventBus(), log: pino({ level: 'silent' }), now: clock, schedule }, o);
   };
   const webhook = (kind: 'online' | 'offline', userID: string, platformID: number): void => {
     const callbackCommand = kind === 'online' ? 'callbackAfterUserOnlineCommand' : 'callbackAfterUserOfflineCommand';

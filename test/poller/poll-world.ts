@@ -133,11 +133,7 @@ export async function runWorld(c: WorldConfig): Promise<WorldResult> {
   };
   const schedule: ScheduleFn = (fn, ms) => at(now + ms, fn);
   const rec = new PollReconciler(
-    engine,
-    store,
-    live,
-    new EventBus(),
-    log,
+    { engine, store, api: live, bus: new EventBus(), log, now: clock, schedule },
     {
       ...reconcile,
       confirmDelayMs: c.confirmDelayMs,
@@ -147,8 +143,6 @@ export async function runWorld(c: WorldConfig): Promise<WorldResult> {
       mode: 'active',
       pagesInFlight: c.pagesInFlight,
     },
-    clock,
-    schedule,
   );
 
   // Presence changes and the webhooks that report them.
