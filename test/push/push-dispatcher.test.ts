@@ -5,7 +5,7 @@ import type { SubscriberJson, SubscriberList } from '../../src/api/subscriber-ro
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { EventBus } from '../../src/engine/event-bus.js';
 import { ConfigError } from '../../src/errors.js';
-import { PushDispatcher, scrubCredentials, splitCredentials } from '../../src/push/push-dispatcher.js';
+import { PushDispatcher } from '../../src/push/push-dispatcher.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { firstBreak, produce, sleep, userIDs, waitUntil } from '../api/stream-fixtures.js';
 import type { Receiver } from './receiver.js';
@@ -251,16 +251,6 @@ describe('push delivery to configured subscribers', () => {
     }
     expect(s.lastError).toMatch(/^network error/);
     expect(JSON.stringify(s)).not.toContain('hunter2');
-  });
-});
-
-describe('splitCredentials and scrubCredentials', () => {
-  it('move user:pass@ into an Authorization header and redact the password in text', () => {
-    expect(splitCredentials('https://a:b@example.test/p?q=1')).toEqual({ url: 'https://example.test/p?q=1', authorization: `Basic ${Buffer.from('a:b').toString('base64')}` });
-    expect(splitCredentials('https://example.test/p')).toEqual({ url: 'https://example.test/p', authorization: undefined });
-    expect(splitCredentials('not a url')).toEqual({ url: 'not a url', authorization: undefined });
-    expect(scrubCredentials('failed: https://a:s%3Dcret@h/ and s=cret', 'https://a:s%3Dcret@h/')).toBe('failed: https://a:[REDACTED]@h/ and [REDACTED]');
-    expect(scrubCredentials('nothing here', 'https://h/')).toBe('nothing here');
   });
 });
 
