@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
+import type { Mock } from 'vitest';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { configSchema } from '../../src/config/schema.js';
 import type { Config } from '../../src/config/schema.js';
@@ -15,11 +16,11 @@ function configOf(input: ConfigInput = {}): Config {
 }
 
 /** An OpenIM client that is never asked anything here; records whether it was closed. */
-function idleOpenIm(): OpenImApi & { close: ReturnType<typeof vi.fn> } {
+function idleOpenIm(): OpenImApi & { close: Mock<() => void> } {
   const never = (): never => {
     throw new Error('not expected in this test');
   };
-  return { getUsersOnlineStatus: never, getUsersStatus: never, allUserIDs: never, probe: never, close: vi.fn() };
+  return { getUsersOnlineStatus: never, getUsersStatus: never, allUserIDs: never, probe: never, close: vi.fn<() => void>() };
 }
 
 describe('composeServices', () => {
