@@ -56,7 +56,10 @@ export class PushDispatcher implements PushControl {
   private started = false;
   private closing: Promise<void> | undefined;
 
-  /** Throws a ConfigError naming the subscriber whose secret is not a valid `whsec_` secret, or whose name repeats. */
+  /**
+   * Throws a ConfigError naming each subscriber whose name an earlier one has, and each whose secret is not a valid
+   * `whsec_` secret.
+   */
   constructor(private readonly opts: PushDispatcherOptions) {
     const context: PushWorkerContext = {
       store: opts.store,
@@ -71,8 +74,8 @@ export class PushDispatcher implements PushControl {
     // loadConfig has refused both problems already (the same checks, the same messages: the schema checks secrets
     // with the same parser, semantic-checks.ts the names); a configuration built in code gets them here.
     const issues: ConfigIssue[] = repeatedSubscriberNameIssues(opts.subscribers);
+    // Every subscriber's secret is checked, a repeated name's too, as the schema checks every one.
     for (const [i, cfg] of opts.subscribers.entries()) {
-      if (this.workers.has(cfg.name)) continue;
       let key: Buffer | undefined;
       try {
         key = cfg.secret === undefined || cfg.secret === '' ? undefined : decodeSigningSecret(cfg.secret);
@@ -80,7 +83,7 @@ export class PushDispatcher implements PushControl {
         issues.push({ path: `subscribers.${i}.secret`, value: REDACTED, message: err instanceof Error ? err.message : String(err) });
         continue;
       }
-      this.workers.set(cfg.name, new PushWorker(cfg, key, context));
+      if (!this.workers.has(cfg.name)) this.workers.set(cfg.name, new PushWorker(cfg, key, context));
     }
     if (issues.length > 0) throw new ConfigError(issues);
   }

@@ -4,12 +4,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadRunnableConfig } from '../../src/cli/run-command.js';
 import { loadConfig } from '../../src/config/load-config.js';
+import type { SubscriberConfig } from '../../src/config/schema.js';
+import { startDaemon } from '../../src/daemon/daemon.js';
 import { ALLOWED_POLL_INTERVALS, pollIntervalIssue } from '../../src/config/semantic-checks.js';
 import { EventBus } from '../../src/engine/event-bus.js';
 import { ConfigError } from '../../src/errors.js';
+import type { ConfigIssue } from '../../src/errors.js';
 import { cronForInterval } from '../../src/poller/cron-expression.js';
 import { PushDispatcher } from '../../src/push/push-dispatcher.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -166,5 +171,111 @@ describe('a rule run enforces', () => {
       expect(lenient.status).toBe(0);
       expect(lenient.stderr.split('\n')).toContain(`warning: ${runLine}`);
     });
+  });
+
+  describe('when a subscriber URL carries credentials with an invalid percent escape', () => {
+    it('check-config accepts it and run starts with it', async () => {
+      const file = configWith(['subscribers:', '  - name: billing', '    url: https://hook:p%zz@billing.internal/hook']);
+      const check = cli(['check-config', '--config', file], cleanEnv(SECRETS));
+      expect(check.stderr).toBe('');
+      expect(check.status).toBe(0);
+      // What `run` does before it waits for a signal: load and check the configuration, then start the daemon.
+      const saved = { ...process.env };
+      Object.assign(process.env, SECRETS, { OPR_WEBHOOK__PORT: '0', OPR_API__PORT: '0' });
+      let config: ReturnType<typeof loadRunnableConfig>;
+      try {
+        config = loadRunnableConfig(file);
+      } finally {
+        for (const name of Object.keys(process.env)) if (!(name in saved)) Reflect.deleteProperty(process.env, name);
+        Object.assign(process.env, saved);
+      }
+      if (config === undefined) throw new Error('run refused a configuration check-config accepted');
+      const daemon = await startDaemon(config, { logger: pino({ level: 'silent' }) });
+      try {
+        const listed = (await (await fetch(`${daemon.apiUrl}/v1/subscribers`)).json()) as { subscribers: { name: string; url: string }[] };
+        expect(listed.subscribers).toMatchObject([{ name: 'billing', url: 'https://billing.internal/hook' }]);
+      } finally {
+        await daemon.close();
+      }
+    });
+  });
+});
+
+/** A subscriber as the schema leaves it (defaults filled in), for push delivery built in code. */
+function withDefaults(raw: { name: string; url: string; secret?: string }): SubscriberConfig {
+  return { users: [], types: [], batchSize: 100, maxAttempts: 12, timeoutMs: 5000, ...raw };
+}
+
+/** The problems push delivery refuses `subscribers` with, or none. */
+function pushIssues(subscribers: readonly SubscriberConfig[], store: SqliteStore): ConfigIssue[] {
+  try {
+    new PushDispatcher({ subscribers, store, bus: new EventBus(), log: pino({ level: 'silent' }) });
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.issues;
+  }
+}
+
+/** The problems loadConfig refuses `OPR_SUBSCRIBERS` with, without where it was set, or none. */
+function loadIssues(subscribers: unknown[]): ConfigIssue[] {
+  try {
+    loadConfig({ env: { OPR_SUBSCRIBERS: JSON.stringify(subscribers) } });
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.issues.map((i) => ({ ...i, message: i.message.replace(/ \(set by OPR_SUBSCRIBERS\)$/, '') }));
+  }
+}
+
+const byPath = (issues: ConfigIssue[]): ConfigIssue[] => [...issues].sort((a, b) => a.path.localeCompare(b.path));
+
+describe('check-config and run agree on every configuration', () => {
+  // Names, secrets and URLs as an operator might write them: valid and invalid signing secrets, repeated names,
+  // credentials with any percent escapes. Whatever loadConfig says, push delivery must say the same.
+  const name = fc.constantFrom('billing', 'audit', 'crm');
+  const base64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+  const secret = fc.oneof(
+    fc.uint8Array({ minLength: 0, maxLength: 40 }).map((b) => `whsec_${base64(b)}`),
+    fc.uint8Array({ minLength: 0, maxLength: 40 }).map(base64),
+    fc.constantFrom('', 'whsec_', 'not-a-signing-secret!', 'whsec_???', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
+    fc.string({ maxLength: 50 }),
+  );
+  const userinfo = fc.stringMatching(/^([A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{0,2}|%[0-9A-Fa-f]{2}){0,10}$/);
+  const url = fc.oneof(
+    fc.constant('https://hooks.internal/presence'),
+    fc.tuple(userinfo, userinfo).map(([u, p]) => `https://${u}:${p}@hooks.internal/presence`),
+  );
+  const subscriber = fc.record({ name, url, secret: fc.option(secret, { nil: undefined }) }, { requiredKeys: ['name', 'url'] });
+
+  it('push delivery refuses exactly the subscribers loadConfig refuses, with the same problems', () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    try {
+      fc.assert(
+        fc.property(fc.array(subscriber, { maxLength: 4 }), (subscribers) => {
+          const raw = subscribers.map((s) => (s.secret === undefined ? { name: s.name, url: s.url } : s));
+          expect(byPath(pushIssues(raw.map(withDefaults), store))).toEqual(byPath(loadIssues(raw)));
+        }),
+        { numRuns: 300 },
+      );
+    } finally {
+      store.close();
+    }
+  });
+
+  it('loadConfig accepts exactly the poll intervals the poll scheduler can run', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 1, max: 86_400 }), fc.constantFrom(...ALLOWED_POLL_INTERVALS)), (seconds) => {
+        let accepted = true;
+        try {
+          loadConfig({ env: { OPR_POLL__INTERVAL_SECONDS: String(seconds) } });
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          accepted = false;
+        }
+        expect(accepted).toBe(cronForInterval(seconds) !== undefined);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

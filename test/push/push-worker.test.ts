@@ -230,11 +230,11 @@ describe('PushWorker', () => {
     const log = new MemoryLog();
     log.cursors.set('billing', { name: 'billing', cursor: 0, state: 'active', attempts: 0, nextAttemptAt: null, lastError: '', updatedAt: 0 });
     log.append(1);
-    const url = 'https://hook:s3cret@billing.test/hook';
-    const { worker, sent } = startWorker(log, () => new TypeError('fetch failed', { cause: new Error('bad s3cret') }), { url });
+    const url = 'https://hook:s3cr%zzet@billing.test/hook';
+    const { worker, sent } = startWorker(log, () => new TypeError('fetch failed', { cause: new Error('bad s3cr%zzet') }), { url });
     await waitUntil(() => worker.status().attempts === 1, 'the failure');
     expect(sent[0]!.url).toBe('https://billing.test/hook');
-    expect(sent[0]!.headers.authorization).toBe(`Basic ${Buffer.from('hook:s3cret').toString('base64')}`);
+    expect(sent[0]!.headers.authorization).toBe(`Basic ${Buffer.from('hook:s3cr%zzet').toString('base64')}`);
     expect(worker.status().lastError).toBe('network error: bad [REDACTED]');
     expect(worker.status().url).toBe('https://billing.test/hook');
   });
