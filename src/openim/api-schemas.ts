@@ -167,9 +167,10 @@ export interface ParsedOnlineStatus {
   form: StatusForm | undefined;
 }
 
-const EMPTY: never[] = [];
+/** The platforms of every user with none: shared and frozen, so no offline user costs an allocation. */
+const EMPTY: readonly never[] = Object.freeze([]);
 
-function countPlatforms(details: unknown[], index: number): PlatformConnections[] | string {
+function countPlatforms(details: unknown[], index: number): readonly PlatformConnections[] | string {
   const n = details.length;
   if (n === 0) return EMPTY;
   if (n === 1) {
@@ -240,7 +241,7 @@ export function parseOnlineStatusData(
     }
     form ??= typeof status === 'number' ? 'numeric' : 'string';
     const details = entry.detailPlatformStatus;
-    let platforms: PlatformConnections[] = EMPTY;
+    let platforms: readonly PlatformConnections[] = EMPTY;
     if (details !== null && details !== undefined) {
       if (!Array.isArray(details)) {
         return {
@@ -253,7 +254,7 @@ export function parseOnlineStatusData(
       // An offline user has no platforms, whatever details a server might still list.
       if (online) platforms = counted;
     }
-    statuses[i] = { userID, online, platforms: platforms === EMPTY ? [] : platforms };
+    statuses[i] = { userID, online, platforms };
   }
   return { ok: true, value: { statuses, form } };
 }

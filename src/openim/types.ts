@@ -11,8 +11,8 @@ export interface PlatformConnections {
 export interface UserOnlineStatus {
   userID: string;
   online: boolean;
-  /** Empty when offline. Sorted by platformID. */
-  platforms: PlatformConnections[];
+  /** Empty when offline (one shared frozen array: a sweep of mostly offline users allocates none). Sorted by platformID. */
+  platforms: readonly PlatformConnections[];
 }
 
 export type StatusForm = 'numeric' | 'string';

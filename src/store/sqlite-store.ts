@@ -49,6 +49,8 @@ export class SqliteStore {
   private readonly walSync: WalSync | undefined;
   /** A write happened that no commit has reported to WalSync yet. */
   private unsynced = false;
+  /** Rows of `users`, maintained by the writes that add them; counted again after a rollback. */
+  private usersCount: number | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.location = options.path;
@@ -71,6 +73,7 @@ export class SqliteStore {
     this.headSeqQuery = this.db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").pluck();
     const getMeta = this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
     const setMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    const countUsers = this.db.prepare('SELECT count(*) FROM users').pluck();
     const conn: SqliteConnection = {
       db: this.db,
       wrote: () => this.wrote(),
@@ -79,6 +82,10 @@ export class SqliteStore {
       setMeta: (key, value) => {
         this.wrote();
         setMeta.run(key, value);
+      },
+      countUsers: () => (this.usersCount ??= countUsers.get() as number),
+      usersAdded: (rows) => {
+        if (this.usersCount !== undefined) this.usersCount += rows;
       },
     };
     Object.assign(
@@ -102,7 +109,13 @@ export class SqliteStore {
   }
 
   transaction<T>(fn: () => T): T {
-    const result = this.db.transaction(fn)();
+    let result: T;
+    try {
+      result = this.db.transaction(fn)();
+    } catch (e) {
+      this.usersCount = undefined;
+      throw e;
+    }
     this.checkpointer?.noteCommit();
     this.unsynced = false;
     this.walSync?.committed(this.committedSeq());

@@ -13,4 +13,8 @@ export interface SqliteConnection {
   /** The `meta` table: small named values (pruned_through_seq, first_started_at). */
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;
+  /** Rows of `users` (tracked users), counted once and then kept by the writes that add rows. */
+  countUsers(): number;
+  /** Call after a write added rows to `users`. */
+  usersAdded(rows: number): void;
 }

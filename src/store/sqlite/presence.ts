@@ -43,10 +43,8 @@ export function sqlitePresence(conn: SqliteConnection): PresenceStateStore {
        last_verified_at = excluded.last_verified_at, pending_offline = excluded.pending_offline, correction = excluded.correction`,
   );
   const loadKeys = d.prepare('SELECT * FROM presence');
-  const setVersion = d.prepare(
-    `INSERT INTO users (user_id, version, online, source, first_seen) VALUES (?, ?, ?, 'webhook', ?)
-     ON CONFLICT (user_id) DO UPDATE SET version = excluded.version, online = excluded.online`,
-  );
+  const updateVersion = d.prepare('UPDATE users SET version = ?, online = ? WHERE user_id = ?');
+  const insertVersion = d.prepare(`INSERT INTO users (user_id, version, online, source, first_seen) VALUES (?, ?, ?, 'webhook', ?)`);
   const loadVersions = d.prepare('SELECT user_id, version FROM users WHERE version > 0').raw();
   const pageAll = d.prepare(`SELECT ${ROW_COLUMNS} FROM presence WHERE (user_id, platform_id) > (?, ?) ORDER BY user_id, platform_id LIMIT ?`);
   const pageOnline = d.prepare(
@@ -77,7 +75,9 @@ export function sqlitePresence(conn: SqliteConnection): PresenceStateStore {
     },
     setUserVersion(userID: string, version: number, online: boolean): void {
       conn.wrote();
-      setVersion.run(userID, version, online ? 1 : 0, Date.now());
+      if (updateVersion.run(version, online ? 1 : 0, userID).changes > 0) return;
+      insertVersion.run(userID, version, online ? 1 : 0, Date.now());
+      conn.usersAdded(1);
     },
     loadUserVersions(): Map<string, number> {
       return new Map(loadVersions.all() as [string, number][]);

@@ -30,6 +30,26 @@ export function trackedUsersContract(factory: StoreFactory): void {
         expect(store.trackedUsersAfter('b', 2)).toEqual(['c', 'd']);
         expect(store.trackedUsersAfter('d', 2)).toEqual([]);
       });
+
+      it('counts a user first seen through its version counter, and not one added by a rolled-back transaction', () => {
+        expect(store.countTrackedUsers()).toBe(0);
+        store.trackUsers(['a'], 'config', T0);
+        store.setUserVersion('b', 1, true);
+        store.setUserVersion('a', 2, false);
+        expect(store.countTrackedUsers()).toBe(2);
+        expect(() =>
+          store.transaction(() => {
+            store.trackUsers(['c', 'd'], 'discovery', T0);
+            store.setUserVersion('e', 1, true);
+            expect(store.countTrackedUsers()).toBe(5);
+            throw new Error('boom');
+          }),
+        ).toThrow('boom');
+        expect(store.countTrackedUsers()).toBe(2);
+        expect(store.trackUsers(['c', 'b'], 'discovery', T0)).toBe(1);
+        expect(store.countTrackedUsers()).toBe(3);
+        expect(store.userPresence('a')).toEqual({ online: false, version: 2 });
+      });
     });
   });
 }
