@@ -207,6 +207,7 @@ describe.skipIf(!HAS_CHROMIUM)(`the dashboard in a browser${SKIP_REASON}`, () =>
       const legend = await page.locator('#timeline-legend').innerText();
       expect(legend).toContain('filled = online, hollow = offline');
       expect(legend).not.toMatch(/shaded|correction window/);
+      expect(legend).not.toContain('null');
       expect(errors).toEqual([]);
       await page.close();
     });

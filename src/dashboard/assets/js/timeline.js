@@ -95,11 +95,10 @@ function renderTimeline(tl) {
   const windows = correctionWindows(items);
   $('timeline-legend').replaceChildren(
     ...TIMELINE_KINDS.map((k) => legendItem(k.label, k.color, items.filter((it) => it.kind === k.kind).length)),
-    // The shaded bar is named only when the chart draws one. Known flaw, kept as it is: without one, replaceChildren
-    // shows this null as the text "null" (it takes anything but a node as a string); the type check says so, hence the cast.
-    windows.length > 0
-      ? h('span', { class: 'legend-window' }, h('i', { class: 'swatch swatch-window', color: SOURCE_COLORS.poll }), `correction window: when a corrected change really happened (${fmtCount(windows.length)})`)
-      : /** @type {Node} */ (/** @type {unknown} */ (null)),
+    // The shaded bar is named only when the chart draws one.
+    ...(windows.length > 0
+      ? [h('span', { class: 'legend-window' }, h('i', { class: 'swatch swatch-window', color: SOURCE_COLORS.poll }), `correction window: when a corrected change really happened (${fmtCount(windows.length)})`)]
+      : []),
     h('span', { class: 'muted', text: 'filled = online, hollow = offline' }),
   );
 }
