@@ -24,7 +24,7 @@ export { requireSecrets } from './required-secrets.js';
  * earlier sources; both in the same source is an error.
  */
 export interface LoadConfigOptions {
-  /** YAML file to read; missing, unreadable or invalid YAML throws {@link ConfigFileError}. */
+  /** YAML file to read; missing, unreadable or invalid YAML throws `ConfigFileError`. */
   file?: string;
   /** Environment to read `OPR_*` variables from (default `process.env`). */
   env?: NodeJS.ProcessEnv;
@@ -33,7 +33,7 @@ export interface LoadConfigOptions {
 }
 
 /**
- * Loads and validates the configuration. Throws {@link ConfigFileError} when the YAML file cannot be read or
+ * Loads and validates the configuration. Throws `ConfigFileError` when the YAML file cannot be read or
  * parsed, and {@link ConfigError} listing every other problem at once, each saying where its value was set.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
