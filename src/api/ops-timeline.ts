@@ -8,6 +8,8 @@ import { platformName } from '../openim/platforms.js';
 import type { PollObservation, PresenceRow, Receipt } from '../store/store.js';
 import type { ApiStore } from './api-context.js';
 import { mismatchToJson } from './mismatch-json.js';
+import type { PresenceItem } from './presence-routes.js';
+import { presenceItem } from './presence-routes.js';
 
 export const TIMELINE_KINDS = ['webhook', 'poll', 'mismatch', 'event'] as const;
 export type TimelineKind = (typeof TIMELINE_KINDS)[number];
@@ -23,7 +25,7 @@ export interface Timeline {
   userID: string;
   since: string;
   /** The user's current published presence per platform. */
-  presence: { platformID: number; platform: string; online: boolean; changedAt: string; lastVerifiedAt: string | null; pendingOffline: boolean }[];
+  presence: Omit<PresenceItem, 'userID'>[];
   items: TimelineItem[];
   /**
    * True when a source had more than `limit` entries: the items are complete only up to `completeUntil`; ask again
@@ -135,15 +137,9 @@ function eventItem(e: PresenceEvent): { t: number; order: number; id: number; it
   };
 }
 
-function presenceJson(r: PresenceRow): Timeline['presence'][number] {
-  return {
-    platformID: r.platformID,
-    platform: platformName(r.platformID),
-    online: r.online,
-    changedAt: iso(r.changedAt),
-    lastVerifiedAt: r.lastVerifiedAt === null ? null : iso(r.lastVerifiedAt),
-    pendingOffline: r.pendingOffline,
-  };
+function presenceJson(r: PresenceRow): Omit<PresenceItem, 'userID'> {
+  const { userID: _userID, ...rest } = presenceItem(r);
+  return rest;
 }
 
 /** Reads every source from `since` (up to `limit` entries each) and merges them oldest first. */

@@ -110,7 +110,8 @@ function boolParam(value: unknown, name: string): boolean {
   throw bad(`${name} must be true or false, got ${JSON.stringify(value).slice(0, 40)}`);
 }
 
-function itemOf(r: PresenceRow): PresenceItem {
+/** A presence row as the API answers it (snapshots, a user's presence, the timeline). */
+export function presenceItem(r: PresenceRow): PresenceItem {
   return {
     userID: r.userID,
     platformID: r.platformID,
@@ -131,7 +132,7 @@ export function presencePage(store: ApiStore, after: { userID: string; platformI
   const seq = store.committedSeq();
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
-  return { seq, items: page.map(itemOf), next: rows.length > limit && last ? encodeKeyCursor(last) : null };
+  return { seq, items: page.map(presenceItem), next: rows.length > limit && last ? encodeKeyCursor(last) : null };
 }
 
 export function userPresence(store: ApiStore, userID: string): UserPresence {
@@ -144,7 +145,7 @@ export function userPresence(store: ApiStore, userID: string): UserPresence {
     userOnline: user?.online ?? rows.some((r) => r.online),
     userVersion: user?.version ?? 0,
     platforms: rows.map((r) => {
-      const { userID: _u, ...rest } = itemOf(r);
+      const { userID: _u, ...rest } = presenceItem(r);
       return rest;
     }),
   };
