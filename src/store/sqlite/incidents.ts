@@ -4,7 +4,7 @@ import type { Incident, IncidentCause, IncidentFilter, IncidentKindCount, Incide
 import type { IncidentStore } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 import type { Row } from './rows.js';
-import { num, numOrNull, str, updateRow } from './rows.js';
+import { num, numOrNull, str, updateRow, whereBuilder } from './rows.js';
 
 const COLUMNS: Record<keyof Omit<Incident, 'id'>, string> = {
   cause: 'cause',
@@ -105,22 +105,12 @@ export function sqliteIncidents(conn: SqliteConnection): IncidentStore {
       return r ? rowToIncident(r) : undefined;
     },
     listIncidents(f: IncidentFilter): Incident[] {
-      const where: string[] = [];
-      const args: unknown[] = [];
-      if (f.statuses && f.statuses.length > 0) {
-        where.push(`status IN (${f.statuses.map(() => '?').join(',')})`);
-        args.push(...f.statuses);
-      }
-      if (f.since !== undefined) {
-        where.push('last_at >= ?');
-        args.push(f.since);
-      }
-      if (f.beforeID !== undefined) {
-        where.push('id < ?');
-        args.push(f.beforeID);
-      }
-      const sql = `SELECT * FROM incidents ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-      return (d.prepare(sql).all(...args, f.limit) as Row[]).map(rowToIncident);
+      const builder = whereBuilder();
+      builder.anyOf('status', f.statuses);
+      builder.compare('last_at >= ?', f.since);
+      builder.compare('id < ?', f.beforeID);
+      const where = builder.build();
+      return (d.prepare(`SELECT * FROM incidents ${where.sql} ORDER BY id DESC LIMIT ?`).all(...where.args, f.limit) as Row[]).map(rowToIncident);
     },
     incidentStatusCounts(): { status: IncidentStatus; count: number }[] {
       return (statusCounts.all() as Row[]).map((r) => ({ status: str(r.status) as IncidentStatus, count: num(r.n) }));

@@ -3,7 +3,7 @@ import type { Mismatch, MismatchStatus, NewMismatch } from '../../domain.js';
 import type { MismatchFilter, MismatchStore } from '../store.js';
 import type { SqliteConnection } from './connection.js';
 import type { Row } from './rows.js';
-import { num, rowToMismatch, updateRow } from './rows.js';
+import { num, rowToMismatch, updateRow, whereBuilder } from './rows.js';
 
 const COLUMNS: Record<keyof Omit<Mismatch, 'id'>, string> = {
   kind: 'kind',
@@ -25,28 +25,17 @@ const COLUMNS: Record<keyof Omit<Mismatch, 'id'>, string> = {
 
 /** The WHERE clause and its arguments for a mismatch filter (the page bound `limit` is not part of it). */
 function whereOf(f: MismatchFilter): { sql: string; args: unknown[] } {
-  const where: string[] = [];
-  const args: unknown[] = [];
-  const anyOf = (column: string, values: readonly unknown[] | undefined): void => {
-    if (!values || values.length === 0) return;
-    where.push(`${column} IN (${values.map(() => '?').join(',')})`);
-    args.push(...values);
-  };
-  const compare = (condition: string, value: unknown): void => {
-    if (value === undefined) return;
-    where.push(condition);
-    args.push(value);
-  };
-  anyOf('kind', f.kinds);
-  anyOf('status', f.statuses);
-  compare('user_id = ?', f.userID);
-  compare('platform_id = ?', f.platformID);
-  compare('detected_at >= ?', f.since);
-  compare('detected_at < ?', f.until);
-  compare('id < ?', f.beforeID);
-  if (f.incidentID === null) where.push('incident_id IS NULL');
-  else compare('incident_id = ?', f.incidentID);
-  return { sql: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', args };
+  const where = whereBuilder();
+  where.anyOf('kind', f.kinds);
+  where.anyOf('status', f.statuses);
+  where.compare('user_id = ?', f.userID);
+  where.compare('platform_id = ?', f.platformID);
+  where.compare('detected_at >= ?', f.since);
+  where.compare('detected_at < ?', f.until);
+  where.compare('id < ?', f.beforeID);
+  if (f.incidentID === null) where.always('incident_id IS NULL');
+  else where.compare('incident_id = ?', f.incidentID);
+  return where.build();
 }
 
 export function sqliteMismatches(conn: SqliteConnection): MismatchStore {

@@ -64,3 +64,30 @@ export function rowToMismatch(r: Row): Mismatch {
     updatedAt: num(r.updated_at),
   };
 }
+
+/** Builds the WHERE clause of a filtered list: conditions joined with AND, their arguments in order. */
+export function whereBuilder() {
+  const conditions: string[] = [];
+  const args: unknown[] = [];
+  return {
+    /** `column IN (…)` when `values` has any. */
+    anyOf(column: string, values: readonly unknown[] | undefined): void {
+      if (!values || values.length === 0) return;
+      conditions.push(`${column} IN (${values.map(() => '?').join(',')})`);
+      args.push(...values);
+    },
+    /** A condition with one `?`, when `value` is defined. */
+    compare(condition: string, value: unknown): void {
+      if (value === undefined) return;
+      conditions.push(condition);
+      args.push(value);
+    },
+    /** A condition without arguments. */
+    always(condition: string): void {
+      conditions.push(condition);
+    },
+    build(): { sql: string; args: unknown[] } {
+      return { sql: conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '', args };
+    },
+  };
+}
