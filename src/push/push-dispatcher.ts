@@ -20,9 +20,8 @@ import { repeatedSubscriberNameIssues } from '../config/semantic-checks.js';
 import type { EventBus } from '../engine/event-bus.js';
 import type { ConfigIssue } from '../errors.js';
 import { ConfigError } from '../errors.js';
-import type { Store } from '../store/store.js';
 import { PushWorker } from './push-worker.js';
-import type { PushTuning, PushWorkerContext } from './push-worker.js';
+import type { PushStore, PushTuning, PushWorkerContext } from './push-worker.js';
 import type { SubscriberStatus } from './subscriber-status.js';
 import { decodeSigningSecret } from './webhook-signature.js';
 
@@ -31,7 +30,7 @@ export type { SubscriberState, SubscriberStatus } from './subscriber-status.js';
 
 export interface PushDispatcherOptions extends PushTuning {
   subscribers: readonly SubscriberConfig[];
-  store: Store;
+  store: PushStore;
   bus: EventBus;
   log: Logger;
   now?: () => number;

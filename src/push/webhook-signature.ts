@@ -3,6 +3,7 @@
  * the signature `v1,<base64 HMAC-SHA256>` keyed with the secret's bytes, the secret written `whsec_<base64>`.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { OprError } from '../errors.js';
 
 const SECRET_PREFIX = 'whsec_';
 
@@ -26,10 +27,10 @@ export function signingSecretProblem(secret: string): string | undefined {
   return 'problem' in parsed ? parsed.problem : undefined;
 }
 
-/** The key bytes of a `whsec_<base64>` secret (the prefix is optional); throws an Error saying what is wrong. */
+/** The key bytes of a `whsec_<base64>` secret (the prefix is optional); throws OPR_ERR_CONFIG_INVALID saying what is wrong. */
 export function decodeSigningSecret(secret: string): Buffer {
   const parsed = parseSigningSecret(secret);
-  if ('problem' in parsed) throw new Error(parsed.problem);
+  if ('problem' in parsed) throw new OprError('OPR_ERR_CONFIG_INVALID', parsed.problem);
   return parsed.key;
 }
 
