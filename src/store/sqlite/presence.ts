@@ -35,9 +35,18 @@ function toPresenceRow(r: Row): PresenceRow {
 
 export function sqlitePresence(conn: SqliteConnection): PresenceStateStore {
   const d = conn.db;
+  // Parameters are positional (named ones cost a property lookup each). A key whose `online` is unchanged (renewals,
+  // held offlines, verifications) is updated without naming `online`, so SQLite leaves the online index alone: naming
+  // the column in SET rewrites its index entry even when the value is the same. Otherwise (a new key or a change of
+  // state) the full upsert runs.
+  const update = d.prepare(
+    `UPDATE presence SET changed_at = ?, last_webhook_at = ?, last_online_webhook_at = ?, last_online_seq = ?, last_verified_at = ?,
+       pending_offline = ?, correction = ?
+     WHERE user_id = ? AND platform_id = ? AND online = ?`,
+  );
   const upsert = d.prepare(
     `INSERT INTO presence (user_id, platform_id, online, changed_at, last_webhook_at, last_online_webhook_at, last_online_seq, last_verified_at, pending_offline, correction)
-     VALUES (@userID, @platformID, @online, @changedAt, @lastWebhookAt, @lastOnlineWebhookAt, @lastOnlineSeq, @lastVerifiedAt, @pendingOffline, @correction)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (user_id, platform_id) DO UPDATE SET online = excluded.online, changed_at = excluded.changed_at,
        last_webhook_at = excluded.last_webhook_at, last_online_webhook_at = excluded.last_online_webhook_at, last_online_seq = excluded.last_online_seq,
        last_verified_at = excluded.last_verified_at, pending_offline = excluded.pending_offline, correction = excluded.correction`,
@@ -57,18 +66,34 @@ export function sqlitePresence(conn: SqliteConnection): PresenceStateStore {
   return {
     upsertKey(k: KeyState): void {
       conn.wrote();
-      upsert.run({
-        userID: k.userID,
-        platformID: k.platformID,
-        online: k.online ? 1 : 0,
-        changedAt: k.changedAt,
-        lastWebhookAt: k.lastWebhookAt,
-        lastOnlineWebhookAt: k.lastOnlineWebhookAt,
-        lastOnlineSeq: k.lastOnlineSeq,
-        lastVerifiedAt: k.lastVerifiedAt,
-        pendingOffline: k.pendingOffline === null ? null : JSON.stringify(k.pendingOffline),
-        correction: k.correction === null ? null : JSON.stringify(k.correction),
-      });
+      const online = k.online ? 1 : 0;
+      const pending = k.pendingOffline === null ? null : JSON.stringify(k.pendingOffline);
+      const correction = k.correction === null ? null : JSON.stringify(k.correction);
+      const changed = update.run(
+        k.changedAt,
+        k.lastWebhookAt,
+        k.lastOnlineWebhookAt,
+        k.lastOnlineSeq,
+        k.lastVerifiedAt,
+        pending,
+        correction,
+        k.userID,
+        k.platformID,
+        online,
+      ).changes;
+      if (changed > 0) return;
+      upsert.run(
+        k.userID,
+        k.platformID,
+        online,
+        k.changedAt,
+        k.lastWebhookAt,
+        k.lastOnlineWebhookAt,
+        k.lastOnlineSeq,
+        k.lastVerifiedAt,
+        pending,
+        correction,
+      );
     },
     loadKeys(): KeyState[] {
       return (loadKeys.all() as Row[]).map(rowToKey);
