@@ -72,6 +72,46 @@ export type OfflineWebhook = z.infer<typeof offlineWebhookSchema>;
 export type KickOffWebhook = z.infer<typeof kickOffWebhookSchema>;
 export type PresenceWebhook = OnlineWebhook | OfflineWebhook | KickOffWebhook;
 
+const optionalString = (v: unknown, max: number): v is string | undefined => v === undefined || (typeof v === 'string' && v.length <= max);
+const isID = (v: unknown, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
+
+/**
+ * The validation fast path: the webhook as its schema in WEBHOOK_SCHEMAS parses it (defaults filled in, unknown
+ * fields kept), or undefined whenever the body is anything but plainly valid. It accepts a subset of what the schema
+ * accepts, so a body it does not take is parsed by the schema, which gives the same result or the refusal and its
+ * message; its answer for a body it takes is the schema's. `body` is the JSON object whose callbackCommand the
+ * caller has already compared with `command`.
+ */
+export function parseWebhookFast(command: WebhookCommand, body: Record<string, unknown>): PresenceWebhook | undefined {
+  const { userID: u, platformID: p, seq: q, operationID, platform } = body;
+  if (typeof u !== 'string' || u.length === 0 || u.length > 256 || CONTROL_CHARACTER.test(u)) return undefined;
+  if (!isID(p, 1_000_000) || !isID(q, Number.MAX_SAFE_INTEGER)) return undefined;
+  if (!optionalString(operationID, 512) || !optionalString(platform, 64) || body.callbackCommand !== command) return undefined;
+  // An own "__proto__" key (JSON.parse makes one) is left to the schema, which does not copy it.
+  if (Object.hasOwn(body, '__proto__')) return undefined;
+  if (command === 'callbackAfterUserKickOffCommand') {
+    return { ...body, callbackCommand: command, operationID: operationID ?? '', platformID: p, platform: platform ?? '', userID: u, seq: q };
+  }
+  const connID = body.connID;
+  if (!optionalString(connID, 512)) return undefined;
+  if (command === 'callbackAfterUserOfflineCommand') {
+    return { ...body, callbackCommand: command, operationID: operationID ?? '', platformID: p, platform: platform ?? '', userID: u, seq: q, connID: connID ?? '' };
+  }
+  const isAppBackground = body.isAppBackground;
+  if (isAppBackground !== undefined && typeof isAppBackground !== 'boolean') return undefined;
+  return {
+    ...body,
+    callbackCommand: command,
+    operationID: operationID ?? '',
+    platformID: p,
+    platform: platform ?? '',
+    userID: u,
+    seq: q,
+    isAppBackground: isAppBackground ?? false,
+    connID: connID ?? '',
+  };
+}
+
 /** The reply OpenIM expects from a webhook receiver (docs/openim-contract.md, the reply). */
 export const WEBHOOK_SUCCESS_BODY = '{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}';
 
