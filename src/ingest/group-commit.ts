@@ -23,6 +23,15 @@ interface Pending<T, R> {
 }
 
 /**
+ * With `afterCommit`, at most this many committed batches wait for it at a time. The second commits while the first
+ * waits (the next fsync covers it), so waiting for the disk overlaps work; anything arriving after that would wait
+ * for the same next fsync, so it stays queued and is committed as one batch the moment the oldest is answered, before
+ * that next fsync starts (WalSync answers its waiters before it starts the next one). Fewer, larger commits write
+ * fewer WAL pages per webhook (the pages every commit rewrites: the tails of the receipts and events and their indexes).
+ */
+const MAX_AWAITING = 2;
+
+/**
  * Queues items and commits them in small batches; each caller's promise settles after its batch committed (and,
  * with `afterCommit`, once that says so: the next batch commits meanwhile, so waiting for the disk overlaps work).
  * When the queue is full, `submit` throws OPR_ERR_INGEST_OVERLOADED at once instead of growing without bound.
@@ -32,6 +41,10 @@ export class GroupCommitter<T, R> {
   /** The pending flush: a timeout (waiting for more items) or an immediate (a full batch). */
   private timer: { kind: 'timeout'; handle: NodeJS.Timeout } | { kind: 'immediate'; handle: NodeJS.Immediate } | undefined;
   private closed = false;
+  /** Committed batches whose afterCommit has not answered yet. */
+  private awaiting = 0;
+  /** A flush found MAX_AWAITING batches waiting and left the queue for when the oldest is answered. */
+  private held = false;
 
   constructor(private readonly opts: GroupCommitOptions<T, R>) {}
 
@@ -69,10 +82,17 @@ export class GroupCommitter<T, R> {
     this.timer = undefined;
   }
 
-  /** Commits everything queued now, batch by batch. */
-  flush(): void {
+  /**
+   * Commits everything queued now, batch by batch; with `afterCommit`, unless MAX_AWAITING batches wait for it (the
+   * queue is then committed as soon as the oldest is answered). `force` commits regardless (closing).
+   */
+  flush(force = false): void {
     this.clearTimer();
     while (this.queue.length > 0) {
+      if (!force && this.opts.afterCommit && this.awaiting >= MAX_AWAITING) {
+        this.held = true;
+        return;
+      }
       const batch = this.queue.splice(0, this.opts.maxBatch);
       let results: R[];
       try {
@@ -82,14 +102,34 @@ export class GroupCommitter<T, R> {
         continue;
       }
       const answer = (): void => batch.forEach((p, i) => p.resolve(results[i]!));
-      if (this.opts.afterCommit) this.opts.afterCommit(answer, (e) => batch.forEach((p) => p.reject(e)));
-      else answer();
+      if (this.opts.afterCommit) {
+        this.awaiting++;
+        this.opts.afterCommit(
+          () => {
+            this.awaiting--;
+            answer();
+            this.resume();
+          },
+          (e) => {
+            this.awaiting--;
+            batch.forEach((p) => p.reject(e));
+            this.resume();
+          },
+        );
+      } else answer();
     }
+  }
+
+  /** After a batch was answered: commits what a flush left queued (synchronously, before the next fsync starts). */
+  private resume(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.flush();
   }
 
   /** Stops accepting, commits what is queued. Idempotent. */
   close(): void {
     this.closed = true;
-    this.flush();
+    this.flush(true);
   }
 }

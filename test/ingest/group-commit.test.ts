@@ -127,6 +127,52 @@ describe('the group committer', () => {
       expect(settled).toEqual(['ok 1', 'ok 2']);
     });
 
+    it('keeps at most two batches waiting for afterCommit: later items wait, and are committed as one batch as soon as the oldest is answered', async () => {
+      const pending: (() => void)[] = [];
+      const c = make({ maxDelayMs: 0, maxBatch: 10, afterCommit: (ok) => pending.push(ok) });
+      const settled: string[] = [];
+      const submit = (i: number): void => void c.submit(i).then((r) => settled.push(r));
+      submit(1);
+      await vi.advanceTimersByTimeAsync(1);
+      submit(2);
+      await vi.advanceTimersByTimeAsync(1);
+      for (const i of [3, 4, 5]) {
+        submit(i);
+        await vi.advanceTimersByTimeAsync(1);
+      }
+      expect(batches).toEqual([[1], [2]]);
+      expect(c.depth).toBe(3);
+      // Answering the oldest commits the held items at once, inside the callback (before the next fsync would start).
+      pending.shift()!();
+      expect(batches).toEqual([[1], [2], [3, 4, 5]]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(settled).toEqual(['ok 1']);
+      pending.shift()!();
+      pending.shift()!();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(settled).toEqual(['ok 1', 'ok 2', 'ok 3', 'ok 4', 'ok 5']);
+    });
+
+    it('commits held items when a waiting batch fails too, and when it is closed', async () => {
+      const pending: { ok: () => void; fail: (e: Error) => void }[] = [];
+      const c = make({ maxDelayMs: 0, maxBatch: 10, afterCommit: (ok, fail) => pending.push({ ok, fail }) });
+      const first = c.submit(1).catch((e: unknown) => `rejected: ${(e as Error).message}`);
+      await vi.advanceTimersByTimeAsync(1);
+      void c.submit(2);
+      await vi.advanceTimersByTimeAsync(1);
+      void c.submit(3);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(batches).toEqual([[1], [2]]);
+      pending.shift()!.fail(new Error('fsync failed'));
+      await expect(first).resolves.toBe('rejected: fsync failed');
+      expect(batches).toEqual([[1], [2], [3]]);
+      void c.submit(4);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(batches).toEqual([[1], [2], [3]]);
+      c.close();
+      expect(batches).toEqual([[1], [2], [3], [4]]);
+    });
+
     it('rejects the callers of a batch with the error afterCommit reports', async () => {
       const c = make({ maxDelayMs: 0, afterCommit: (_ok, fail) => fail(new Error('fsync failed')) });
       const a = c.submit(1);
