@@ -112,6 +112,11 @@ export interface SweepTracked {
   trackMs: number;
 }
 
+export interface MemoryAfterGc {
+  rss: number;
+  heapUsed: number;
+}
+
 export interface SweepCycle {
   wallMs: number;
   cpuUserMs: number;
@@ -123,11 +128,7 @@ export interface SweepCycle {
   /** RSS of the same services with no user tracked, after an empty cycle and a forced GC. */
   rssBaseline: number;
   rssAfterCycle: number;
-  /** After a forced GC (when --expose-gc is on): what stays. */
-  rssAfterGc: number | null;
   heapUsedAfterCycle: number;
-  /** Live heap after a forced GC (when --expose-gc is on). */
-  heapUsedAfterGc: number | null;
   maxRssKb: number;
 }
 
@@ -221,6 +222,15 @@ export function sweepRole(arg: unknown): Promise<WorkerRole> {
     commands: {
       setup: () => setup(),
       track: (range: unknown) => track(range as { from: number; to: number }),
+      /**
+       * A forced GC, then RSS and live heap: what stays. A command of its own, called after the event-loop figures
+       * were read, so the forced pause is not counted as a stall of the cycle.
+       */
+      memoryAfterGc: (): MemoryAfterGc => {
+        gc();
+        const m = process.memoryUsage();
+        return { rss: m.rss, heapUsed: m.heapUsed };
+      },
       baseline: () => baseline(),
       /** Fetches the admin token and opens a connection (a running daemon has both). */
       warm: async () => {
@@ -239,14 +249,6 @@ export function sweepRole(arg: unknown): Promise<WorkerRole> {
         const cpu = process.cpuUsage(cpu0);
         const mem = process.memoryUsage();
         const run = services.store.recentPollRuns(1, 'cycle')[0];
-        let rssAfterGc: number | null = null;
-        let heapUsedAfterGc: number | null = null;
-        if ((globalThis as { gc?: () => void }).gc) {
-          gc();
-          const m = process.memoryUsage();
-          rssAfterGc = m.rss;
-          heapUsedAfterGc = m.heapUsed;
-        }
         return {
           wallMs,
           cpuUserMs: cpu.user / 1000,
@@ -257,9 +259,7 @@ export function sweepRole(arg: unknown): Promise<WorkerRole> {
           disagreements: run?.disagreements ?? 0,
           rssBaseline: rssEmpty,
           rssAfterCycle: mem.rss,
-          rssAfterGc,
           heapUsedAfterCycle: mem.heapUsed,
-          heapUsedAfterGc,
           maxRssKb: process.resourceUsage().maxRSS,
         };
       },
@@ -290,17 +290,19 @@ export async function sweepBench(o: SweepOptions): Promise<BenchOutput> {
         const tenth = Math.floor(users / 10);
         await w.call<SweepTracked>('track', { from: 1, to: tenth });
         await w.call<SweepCycle>('cycle');
-        const few = await w.call<SweepCycle>('cycle');
+        await w.call<SweepCycle>('cycle');
+        const few = await w.call<MemoryAfterGc>('memoryAfterGc');
         const t = await w.call<SweepTracked>('track', { from: tenth + 1, to: users });
         const first = await w.call<SweepCycle>('cycle');
         await w.eld();
         const c = await withProfile(w, o.profileDir, `sweep-${label}`, () => w.call<SweepCycle>('cycle'));
         const eld = await w.eld();
         elds.push(eld);
+        const after = await w.call<MemoryAfterGc>('memoryAfterGc');
         const cpuMs = c.cpuUserMs + c.cpuSystemMs;
         const cpuPerUserUs = (cpuMs * 1000) / Math.max(1, c.usersPolled);
         // What each further user adds, both sides after a forced GC (see the header).
-        const rssPerUser = (c.rssAfterGc ?? c.rssAfterCycle) - (few.rssAfterGc ?? few.rssAfterCycle);
+        const rssPerUser = after.rss - few.rss;
         const rssPerAddedUser = rssPerUser / (users - tenth);
         const completed = c.usersPolled === users && c.errors === 0;
         figures.push(
@@ -321,7 +323,7 @@ export async function sweepBench(o: SweepOptions): Promise<BenchOutput> {
             holds: rssPerAddedUser <= RSS_TARGET_B,
           }),
         );
-        details[label] = { setup: s, tracked: t, firstCycle: first, cycle: c, eld, sim: { setupMs: sim.ready.setupMs, online: sim.ready.online, api: await sim.call('counters') } };
+        details[label] = { setup: s, tracked: t, firstCycle: first, cycle: c, memoryAfterGc: { few, after }, eld, sim: { setupMs: sim.ready.setupMs, online: sim.ready.online, api: await sim.call('counters') } };
       } finally {
         await w.stop();
       }
