@@ -319,7 +319,7 @@ export async function sweepBench(o: SweepOptions): Promise<BenchOutput> {
             holds: cpuPerUserUs <= CPU_TARGET_US,
           }),
           fig('sweep', `sweep.${label}.rssPerUser`, `sweep ${label} users: RSS per tracked user, steady state`, rssPerAddedUser, 'B', {
-            baseline: `≤ ${RSS_TARGET_B} B (from ${fmtNumber(tenth)} to ${fmtNumber(users)} users; the whole growth over the idle daemon's ${fmtNumber(c.rssBaseline / 1048576)} MB is ${fmtNumber((c.rssAfterCycle - c.rssBaseline) / 1048576)} MB, ${fmtNumber((c.rssAfterCycle - c.rssBaseline) / users)} B per user)`,
+            baseline: `≤ ${RSS_TARGET_B} B (from ${fmtNumber(tenth)} to ${fmtNumber(users)} users; live heap ${fmtNumber((after.heapUsed - few.heapUsed) / (users - tenth))} B per added user; the whole growth over the idle daemon's ${fmtNumber(c.rssBaseline / 1048576)} MB is ${fmtNumber((c.rssAfterCycle - c.rssBaseline) / 1048576)} MB, ${fmtNumber((c.rssAfterCycle - c.rssBaseline) / users)} B per user)`,
             holds: rssPerAddedUser <= RSS_TARGET_B,
           }),
         );
