@@ -2,10 +2,14 @@
  * Benchmark 5, operator queries at scale: a store filled with `events` events, `mismatches` mismatches and `users`
  * users (tracked, with presence and versions), served by a daemon in a child process; each operator route is asked
  * `requests` times one after another (one keep-alive connection, as an operator's browser or CLI would) and its
- * latency percentiles are reported against the 50 ms target. The dashboard's first load is measured as the requests
- * its page makes on load, six at a time as a browser would (no browser: page and API time only).
+ * latency percentiles are reported against the 50 ms target, with the worst event-loop stall of the daemon while it
+ * served that route (target 20 ms). The store is filled without the daemon, so the daemon starts with every row still
+ * to be rolled up into the per-minute counts (src/store/sqlite/rollups.ts): how long that takes is reported apart and
+ * the routes are measured after it. The dashboard's first load is measured as the requests its page makes on load,
+ * six at a time as a browser would (no browser: page and API time only).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MismatchKind, NewMismatch, NewPresenceEvent } from '../src/domain.js';
@@ -14,7 +18,8 @@ import { SqliteStore } from '../src/store/sqlite-store.js';
 import type { BenchOutput, Figure } from './report.js';
 import { fig, fmtNumber } from './report.js';
 import type { DaemonReady } from './roles.js';
-import { Samples } from './stats.js';
+import type { EldStats } from './stats.js';
+import { mergeEld, Samples } from './stats.js';
 import { startWorker } from './workers.js';
 
 export interface QueriesOptions {
@@ -29,6 +34,9 @@ export const QUERIES_FULL: QueriesOptions = { events: 1_000_000, mismatches: 100
 export const QUERIES_QUICK: QueriesOptions = { events: 50_000, mismatches: 5_000, users: 5_000, requests: 30 };
 
 const P99_TARGET_MS = 50;
+const STALL_TARGET_MS = 20;
+/** Longest wait for the per-minute counts to catch up after the daemon starts. */
+const CATCH_UP_LIMIT_MS = 120_000;
 const FIRST_LOAD_TARGET_MS = 1000;
 const DAY = 86_400_000;
 const KINDS: readonly MismatchKind[] = ['missed_online', 'missed_offline', 'late_webhook', 'transient'];
@@ -117,7 +125,19 @@ async function timed(url: string): Promise<number> {
   return performance.now() - t0;
 }
 
+/**
+ * The dashboard's files next to the compiled dashboard module (dist-bench/src/dashboard/assets), as the build puts
+ * them next to dist/dashboard (scripts/copy-assets.mjs): without them the page answers 503.
+ */
+function copyDashboardAssets(): void {
+  const from = fileURLToPath(new URL('../../src/dashboard/assets/', import.meta.url));
+  const to = fileURLToPath(new URL('../src/dashboard/assets/', import.meta.url));
+  rmSync(to, { recursive: true, force: true });
+  cpSync(from, to, { recursive: true });
+}
+
 export async function queriesBench(o: QueriesOptions): Promise<BenchOutput> {
+  copyDashboardAssets();
   const dir = mkdtempSync(join(tmpdir(), 'opr-bench-queries-'));
   const path = join(dir, 'presence.db');
   const figures: Figure[] = [];
@@ -138,17 +158,41 @@ export async function queriesBench(o: QueriesOptions): Promise<BenchOutput> {
       { name: 'GET /v1/users/:id/timeline', url: (i) => `${base}/v1/users/${userIDs[(i * 31) % userIDs.length]!}/timeline?since=${encodeURIComponent(since)}` },
     ];
     const details: Record<string, unknown> = { options: o, fillSeconds };
+    // Until the rows written before the start are rolled up, the chart counts them one by one: wait for that.
+    const c0 = performance.now();
+    const chart = routes.find((r) => r.name.startsWith('GET /v1/stats/timeseries'))!;
+    let settled = false;
+    while (!settled && performance.now() - c0 < CATCH_UP_LIMIT_MS) {
+      const times: number[] = [];
+      for (let i = 0; i < 5; i++) times.push(await timed(chart.url(0)));
+      settled = Math.max(...times) <= P99_TARGET_MS;
+      if (!settled) await new Promise((r) => setTimeout(r, 200));
+    }
+    const catchUpSeconds = (performance.now() - c0) / 1000;
+    details.catchUpSeconds = catchUpSeconds;
+    // The start and the catch-up are reported apart; the routes are measured in steady state.
+    const startEld = await daemon.eld();
+    details.startEld = startEld;
+    const eldAll: EldStats[] = [];
     for (const r of routes) {
       await timed(r.url(0));
+      await daemon.eld();
       const s = new Samples();
       for (let i = 0; i < o.requests; i++) s.add(await timed(r.url(i + 1)));
+      const eld = await daemon.eld();
+      eldAll.push(eld);
       const sum = s.summary();
-      details[r.name] = sum;
+      details[r.name] = { ...sum, eld };
+      const stall = eld.maxMs;
+      const holds = sum.p99 <= P99_TARGET_MS;
       figures.push(
         fig('queries', `queries.${r.name}.p99`, `queries at ${fmtNumber(o.events)} events, ${fmtNumber(o.mismatches)} mismatches, ${fmtNumber(o.users)} users: ${r.name} p99`, sum.p99, 'ms', {
-          baseline: `≤ ${P99_TARGET_MS} ms (p50 ${fmtNumber(sum.p50)} ms)`,
-          holds: sum.p99 <= P99_TARGET_MS,
+          baseline: `≤ ${P99_TARGET_MS} ms (p50 ${fmtNumber(sum.p50)} ms, max ${fmtNumber(sum.max)} ms; worst event-loop stall ${fmtNumber(stall)} ms, target ≤ ${STALL_TARGET_MS} ms)`,
+          holds: holds && stall <= STALL_TARGET_MS,
         }),
+      );
+      process.stderr.write(
+        `[bench] queries: ${r.name.padEnd(44)} p99 ${fmtNumber(sum.p99).padStart(7)} ms (target ≤ ${P99_TARGET_MS})  worst stall ${fmtNumber(stall).padStart(6)} ms (target ≤ ${STALL_TARGET_MS})\n`,
       );
     }
     // The dashboard's first load: its page and assets, then the API calls it makes on load, six at a time.
@@ -174,15 +218,23 @@ export async function queriesBench(o: QueriesOptions): Promise<BenchOutput> {
       first.add(performance.now() - t0);
     }
     const fs = first.summary();
-    details.firstLoad = fs;
+    const firstEld = await daemon.eld();
+    eldAll.push(firstEld);
+    details.firstLoad = { ...fs, eld: firstEld };
+    process.stderr.write(`[bench] queries: dashboard first load worst ${fmtNumber(fs.max)} ms (target ≤ ${FIRST_LOAD_TARGET_MS})  worst stall ${fmtNumber(firstEld.maxMs)} ms\n`);
     figures.push(
       fig('queries', 'queries.firstLoad', `queries: dashboard first load (page, assets and its ${load.length - 3} API calls, 6 at a time; no browser) worst of ${fs.count}`, fs.max, 'ms', {
         baseline: `≤ ${FIRST_LOAD_TARGET_MS} ms (p50 ${fmtNumber(fs.p50)} ms)`,
         holds: fs.max <= FIRST_LOAD_TARGET_MS,
       }),
       fig('queries', 'queries.fill', `queries: filling the store (${fmtNumber(o.events)} events, ${fmtNumber(o.mismatches)} mismatches)`, fillSeconds, 's'),
+      fig('queries', 'queries.catchUp', 'queries: after the start, until the per-minute counts hold the rows written before it (chart answered within target)', catchUpSeconds, 's', {
+        baseline: settled ? 'caught up' : `not within ${CATCH_UP_LIMIT_MS / 1000} s`,
+        note: `worst event-loop stall from the start to then ${fmtNumber(startEld.maxMs)} ms`,
+      }),
+      fig('queries', 'queries.catchUp.stall', 'queries: worst event-loop stall from the start until caught up (start included)', startEld.maxMs, 'ms'),
     );
-    return { figures, eld: await daemon.eld(), details };
+    return { figures, eld: mergeEld(eldAll), details };
   } finally {
     await daemon.stop();
     rmSync(dir, { recursive: true, force: true });
