@@ -1,22 +1,16 @@
 /** The store contract for IncidentStore: every backend must pass it (run by ../store-contract.ts). */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../../src/store/store.js';
-import type { StoreFactory, StoreHarness } from '../store-contract.js';
+import type { StoreFactory } from '../store-contract.js';
+import { freshStoreEachTest } from './fresh-store.js';
 import { T0, MIN, mismatch } from './fixtures.js';
 import type { NewIncident } from '../../../src/incidents/incident.js';
 
 export function incidentStoreContract(factory: StoreFactory): void {
   describe('IncidentStore', () => {
-    let h: StoreHarness;
     let store: Store;
-
-    beforeEach(() => {
-      h = factory();
-      store = h.store;
-    });
-    afterEach(() => {
-      store.close();
-      h.cleanup();
+    freshStoreEachTest(factory, (fresh) => {
+      store = fresh.store;
     });
 
     describe('incidents', () => {

@@ -1,22 +1,18 @@
 /** The store contract for the backing file and close(): every backend must pass it (run by ../store-contract.ts). */
 import { statSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../../src/store/store.js';
 import type { StoreFactory, StoreHarness } from '../store-contract.js';
+import { freshStoreEachTest } from './fresh-store.js';
 import { event } from './fixtures.js';
 
 export function lifecycleContract(factory: StoreFactory): void {
   describe('the backing file and close()', () => {
     let h: StoreHarness;
     let store: Store;
-
-    beforeEach(() => {
-      h = factory();
-      store = h.store;
-    });
-    afterEach(() => {
-      store.close();
-      h.cleanup();
+    freshStoreEachTest(factory, (fresh) => {
+      h = fresh;
+      store = fresh.store;
     });
 
     describe('the backing file', () => {

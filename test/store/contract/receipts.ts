@@ -1,21 +1,15 @@
 /** The store contract for ReceiptLog: every backend must pass it (run by ../store-contract.ts). */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../../src/store/store.js';
-import type { StoreFactory, StoreHarness } from '../store-contract.js';
+import type { StoreFactory } from '../store-contract.js';
+import { freshStoreEachTest } from './fresh-store.js';
 import { T0, MIN, receipt } from './fixtures.js';
 
 export function receiptLogContract(factory: StoreFactory): void {
   describe('ReceiptLog', () => {
-    let h: StoreHarness;
     let store: Store;
-
-    beforeEach(() => {
-      h = factory();
-      store = h.store;
-    });
-    afterEach(() => {
-      store.close();
-      h.cleanup();
+    freshStoreEachTest(factory, (fresh) => {
+      store = fresh.store;
     });
 
     describe('receipts', () => {

@@ -1,21 +1,17 @@
 /** The store contract for Retention: every backend must pass it (run by ../store-contract.ts). */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../../src/store/store.js';
 import type { StoreFactory, StoreHarness } from '../store-contract.js';
+import { freshStoreEachTest } from './fresh-store.js';
 import { T0, receipt, event, mismatch, pollRun } from './fixtures.js';
 
 export function retentionContract(factory: StoreFactory): void {
   describe('Retention', () => {
     let h: StoreHarness;
     let store: Store;
-
-    beforeEach(() => {
-      h = factory();
-      store = h.store;
-    });
-    afterEach(() => {
-      store.close();
-      h.cleanup();
+    freshStoreEachTest(factory, (fresh) => {
+      h = fresh;
+      store = fresh.store;
     });
 
     describe('retention', () => {

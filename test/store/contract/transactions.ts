@@ -1,21 +1,15 @@
 /** The store contract for Transactions: one transaction commits every write or none: every backend must pass it (run by ../store-contract.ts). */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../../src/store/store.js';
-import type { StoreFactory, StoreHarness } from '../store-contract.js';
+import type { StoreFactory } from '../store-contract.js';
+import { freshStoreEachTest } from './fresh-store.js';
 import { receipt, event, mismatch, keyState } from './fixtures.js';
 
 export function transactionsContract(factory: StoreFactory): void {
   describe('Transactions: one transaction commits every write or none', () => {
-    let h: StoreHarness;
     let store: Store;
-
-    beforeEach(() => {
-      h = factory();
-      store = h.store;
-    });
-    afterEach(() => {
-      store.close();
-      h.cleanup();
+    freshStoreEachTest(factory, (fresh) => {
+      store = fresh.store;
     });
 
     describe('transaction()', () => {
