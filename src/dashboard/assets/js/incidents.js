@@ -5,9 +5,9 @@
 
 import { AuthRequired, api, errorText } from './api.js';
 import { $, h, showError } from './dom.js';
-import { fmtClock, fmtCount, fmtTime, happenedBetween, isoTitle, platformLabel, toMs } from './format.js';
-import { KIND_INFO, kindPill, pill, userLink } from './labels.js';
-import { loadMismatches } from './mismatches.js';
+import { fmtClock, fmtCount, fmtTime, isoTitle, toMs } from './format.js';
+import { KIND_INFO, pill } from './labels.js';
+import { loadMismatches, mismatchCells } from './mismatches.js';
 import { run } from './refresh.js';
 
 const INCIDENT_MISMATCHES = 50;
@@ -158,12 +158,7 @@ function incidentDetail(i) {
             h(
               'tr',
               { class: 'incident-mismatch', dataset: { mismatchId: String(m.id), kind: String(m.kind) } },
-              h('td', { class: 'nowrap mono', text: String(m.id) }),
-              h('td', { class: 'nowrap', text: fmtTime(m.detectedAt), title: isoTitle(m.detectedAt) }),
-              h('td', {}, kindPill(m.kind)),
-              h('td', { class: 'user-cell' }, userLink(m.userID)),
-              h('td', { class: 'nowrap', text: platformLabel(m.platformID, m.platform) }),
-              h('td', { class: 'nowrap', text: happenedBetween(m) }),
+              ...mismatchCells(m),
               h('td', { class: 'nowrap' }, pill(m.status, m.status)),
             ),
           ),

@@ -177,16 +177,26 @@ function mismatchRow(m, expanded) {
         },
       },
     },
+    ...mismatchCells(m),
+    h('td', { class: 'nowrap', text: m.lateByMs === null || m.lateByMs === undefined ? '—' : fmtDuration(m.lateByMs) }),
+    h('td', { class: 'nowrap' }, pill(m.status, m.status), m.shadow ? [' ', pill('shadow', 'shadow', 'Recorded in shadow mode: nothing was published')] : null),
+    actions,
+  );
+}
+
+/**
+ * The cells every mismatch row starts with: id, detection time, kind, user, platform, when it happened.
+ * @param {Mismatch} m
+ */
+export function mismatchCells(m) {
+  return [
     h('td', { class: 'nowrap mono', text: String(m.id) }),
     h('td', { class: 'nowrap', text: fmtTime(m.detectedAt), title: isoTitle(m.detectedAt) }),
     h('td', {}, kindPill(m.kind)),
     h('td', { class: 'user-cell' }, userLink(m.userID)),
     h('td', { class: 'nowrap', text: platformLabel(m.platformID, m.platform) }),
     h('td', { class: 'nowrap', text: happenedBetween(m) }),
-    h('td', { class: 'nowrap', text: m.lateByMs === null || m.lateByMs === undefined ? '—' : fmtDuration(m.lateByMs) }),
-    h('td', { class: 'nowrap' }, pill(m.status, m.status), m.shadow ? [' ', pill('shadow', 'shadow', 'Recorded in shadow mode: nothing was published')] : null),
-    actions,
-  );
+  ];
 }
 
 /**
