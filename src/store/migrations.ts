@@ -268,5 +268,28 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX receipts_dedupe;
   CREATE INDEX presence_online_keys ON presence (user_id, platform_id) WHERE online = 1;
   DROP INDEX presence_online;
+  `,  /*
+   * 4: mismatches per user (all retained, rolled up with the rest of migration 3), most first, for the report's users
+   * with the most mismatches (src/store/sqlite/reports.ts: a user's count in a period is at most its count here).
+   */ `
+  CREATE TABLE mismatch_users (user_id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE INDEX mismatch_users_top ON mismatch_users (n DESC, user_id);
+  INSERT INTO mismatch_users (user_id, n)
+    SELECT user_id, count(*) FROM mismatches WHERE id <= (SELECT through FROM rollup_marks WHERE name = 'mismatches') GROUP BY user_id;
+
+  CREATE TRIGGER mismatches_users_delete AFTER DELETE ON mismatches
+  WHEN old.id <= (SELECT through FROM rollup_marks WHERE name = 'mismatches')
+  BEGIN
+    UPDATE mismatch_users SET n = n - 1 WHERE user_id = old.user_id;
+    DELETE FROM mismatch_users WHERE user_id = old.user_id AND n <= 0;
+  END;
+
+  CREATE TRIGGER mismatches_users_update AFTER UPDATE OF user_id ON mismatches
+  WHEN old.id <= (SELECT through FROM rollup_marks WHERE name = 'mismatches') AND old.user_id IS NOT new.user_id
+  BEGIN
+    UPDATE mismatch_users SET n = n - 1 WHERE user_id = old.user_id;
+    DELETE FROM mismatch_users WHERE user_id = old.user_id AND n <= 0;
+    INSERT INTO mismatch_users (user_id, n) VALUES (new.user_id, 1) ON CONFLICT (user_id) DO UPDATE SET n = n + 1;
+  END;
   `,
 ];

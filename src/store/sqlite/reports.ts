@@ -16,6 +16,10 @@ import { EVENT_COUNT_TIME, HOUR_MS, MINUTE_MS, sqliteRollups } from './rollups.j
 
 /** At most this many late-webhook delays are read for the delay percentiles. */
 const MAX_LATE_DELAYS = 100_000;
+/** Periods with at most about this many mismatches are counted per user from the time index directly. */
+const SMALL_MISMATCH_PERIOD = 4000;
+/** Users whose count in the period the ranking by total may look up before it gives up for the full count. */
+const MAX_USER_LOOKUPS = 1000;
 /** Above this many minutes cut by bucket boundaries, a bucket query counts the base table over the whole range. */
 const MAX_CUT_MINUTES = 64;
 
@@ -224,7 +228,56 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
   );
   // late_at (partial index mismatches_late) rather than kind: late_at bounds the rows read.
   const lateDelays = d.prepare(`SELECT platform_id, late_by_ms FROM mismatches WHERE late_at >= ? AND +kind = 'late_webhook' LIMIT ${MAX_LATE_DELAYS}`);
-  const topUsers = d.prepare('SELECT user_id, count(*) AS n FROM mismatches WHERE detected_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?');
+  // Users with the most mismatches since a time: by the time index when the period holds few; otherwise users in the
+  // order of their retained totals (mismatch_users), each counted in the period through the user index, until no
+  // later total can reach the last of the top; past MAX_USER_LOOKUPS, the whole user index is counted.
+  const topUsersByUser = d.prepare('SELECT user_id, count(*) AS n FROM mismatches WHERE detected_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?');
+  const topUsersByTime = d.prepare(
+    'SELECT user_id, count(*) AS n FROM mismatches INDEXED BY mismatches_time WHERE detected_at >= ? GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?',
+  );
+  const mismatchesAbout = d.prepare('SELECT coalesce(sum(n), 0) FROM mismatch_hours WHERE hour >= ?').pluck();
+  const usersByTotal = d.prepare('SELECT user_id, n FROM mismatch_users ORDER BY n DESC, user_id LIMIT ? OFFSET ?');
+  const userCountRolled = d.prepare('SELECT count(*) FROM mismatches WHERE user_id = ? AND detected_at >= ? AND id <= ?').pluck();
+  const tailUsers = d.prepare('SELECT user_id, count(*) AS n FROM mismatches WHERE id > ? AND +detected_at >= ? GROUP BY user_id');
+
+  type UserCount = { userID: string; count: number };
+  /** (count, userID) ranks before another: more mismatches, then the smaller userID (ORDER BY n DESC, user_id). */
+  const ranksBefore = (a: UserCount, b: UserCount): boolean => a.count > b.count || (a.count === b.count && a.userID < b.userID);
+
+  function topUsersByTotal(since: number, limit: number): UserCount[] | undefined {
+    const mark = rollups.mark('mismatches');
+    const top: UserCount[] = [];
+    const offer = (c: UserCount): void => {
+      if (c.count <= 0) return;
+      let i = top.length;
+      while (i > 0 && ranksBefore(c, top[i - 1]!)) i--;
+      if (i >= limit) return;
+      top.splice(i, 0, c);
+      if (top.length > limit) top.pop();
+    };
+    let lookups = 0;
+    // Users with rows past the mark: their totals miss those rows, so they are counted first, in full.
+    const tail = new Map<string, number>();
+    for (const r of tailUsers.all(mark, since) as Row[]) tail.set(str(r.user_id), num(r.n));
+    if (tail.size > MAX_USER_LOOKUPS) return undefined;
+    for (const [userID, n] of tail) {
+      lookups++;
+      offer({ userID, count: n + num(userCountRolled.get(userID, since, mark)) });
+    }
+    const page = 64;
+    for (let offset = 0; ; offset += page) {
+      const rows = usersByTotal.all(page, offset) as Row[];
+      for (const r of rows) {
+        const userID = str(r.user_id);
+        if (tail.has(userID)) continue;
+        // Its count in the period is at most its total, and every later user's total is at most this one.
+        if (top.length === limit && !ranksBefore({ userID, count: num(r.n) }, top[limit - 1]!)) return top;
+        if (++lookups > MAX_USER_LOOKUPS) return undefined;
+        offer({ userID, count: num(userCountRolled.get(userID, since, mark)) });
+      }
+      if (rows.length < page) return top;
+    }
+  }
   const pollRunSummary = d.prepare(
     `SELECT kind, count(*) AS runs, sum(errors > 0) AS runs_with_errors, sum(errors) AS errors, sum(users_polled) AS users_polled,
        sum(requests) AS requests, sum(disagreements) AS disagreements, sum(confirmations) AS confirmations, sum(corrections) AS corrections,
@@ -263,7 +316,12 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
       return (lateDelays.all(since) as Row[]).map((r) => ({ platformID: numOrNull(r.platform_id), lateByMs: num(r.late_by_ms) }));
     },
     topMismatchUsers(since: number, limit: number) {
-      return (topUsers.all(since, limit) as Row[]).map((r) => ({ userID: str(r.user_id), count: num(r.n) }));
+      rollups.catchUp();
+      const byRows = (rows: Row[]): UserCount[] => rows.map((r) => ({ userID: str(r.user_id), count: num(r.n) }));
+      // (A LIMIT below 1 is SQLite's: none, or no limit at all.)
+      if (limit < 1) return byRows(topUsersByUser.all(since, limit) as Row[]);
+      if (num(mismatchesAbout.get(Math.floor(since / HOUR_MS))) <= SMALL_MISMATCH_PERIOD) return byRows(topUsersByTime.all(since, limit) as Row[]);
+      return topUsersByTotal(since, limit) ?? byRows(topUsersByUser.all(since, limit) as Row[]);
     },
     pollRunSummary(since: number): PollRunSummary[] {
       return (pollRunSummary.all(since) as Row[]).map((r) => ({

@@ -70,6 +70,12 @@ export function sqliteRollups(conn: SqliteConnection): Rollups {
      ON CONFLICT (hour, kind, has_platform, platform_id) DO UPDATE SET n = n + excluded.n`,
   );
 
+  const rollMismatchUsers = d.prepare(
+    `INSERT INTO mismatch_users (user_id, n)
+     SELECT user_id, count(*) FROM mismatches WHERE id > @lo AND id <= @hi GROUP BY 1
+     ON CONFLICT (user_id) DO UPDATE SET n = n + excluded.n`,
+  );
+
   const tables: { name: RolledTable; max: () => number; roll: (lo: number, hi: number) => void }[] = [
     {
       name: 'events',
@@ -86,6 +92,7 @@ export function sqliteRollups(conn: SqliteConnection): Rollups {
       roll: (lo, hi) => {
         rollMismatches.run({ lo, hi });
         rollMismatchHours.run({ lo, hi });
+        rollMismatchUsers.run({ lo, hi });
       },
     },
   ];

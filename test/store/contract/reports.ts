@@ -36,6 +36,7 @@ interface ModelReceipt {
 }
 interface ModelMismatch {
   id: number;
+  userID: string;
   kind: MismatchKind;
   platformID: number | null;
   detectedAt: number;
@@ -79,6 +80,15 @@ class Model {
   mismatchCounts(since: number): string[] {
     const rows = this.mismatches.filter((m) => m.detectedAt >= since);
     return sorted([...Model.group(rows, (m) => [m.kind, m.platformID]).values()].map((g) => JSON.stringify({ kind: g.key[0], platformID: g.key[1], count: g.count })));
+  }
+
+  topMismatchUsers(since: number, limit: number): { userID: string; count: number }[] {
+    const counts = new Map<string, number>();
+    for (const m of this.mismatches) if (m.detectedAt >= since) counts.set(m.userID, (counts.get(m.userID) ?? 0) + 1);
+    return [...counts.entries()]
+      .map(([userID, count]) => ({ userID, count }))
+      .sort((a, b) => b.count - a.count || (a.userID < b.userID ? -1 : a.userID > b.userID ? 1 : 0))
+      .slice(0, limit);
   }
 
   private static buckets<T>(rows: readonly T[], at: (r: T) => number, key: (r: T) => Record<string, unknown>, since: number, until: number, bucketMs: number): string[] {
@@ -205,16 +215,20 @@ export function reportQueriesContract(factory: StoreFactory): void {
         return minute + r.pick([0, 1, MIN - 1, r.int(MIN), r.int(MIN), r.int(MIN)]);
       }
 
+      /** Who a mismatch is about: a few users often, many rarely. */
+      let users = (r: ReturnType<typeof rng>): string => `u${r.int(20)}`;
+
       function addRows(r: ReturnType<typeof rng>, m: Model, from: number, n: { events: number; receipts: number; mismatches: number }): void {
         for (let i = 0; i < n.mismatches; i++) {
           const platformID = r.chance(0.15) ? null : r.pick(PLATFORMS);
           const x = {
             kind: r.pick(MISMATCH_KINDS),
+            userID: users(r),
             platformID,
             detectedAt: timeIn(r, from, SPAN),
             status: r.pick(['open', 'acknowledged', 'resolved'] as const),
           };
-          const id = store.insertMismatch(mismatch({ ...x, platform: platformID === null ? '' : 'Web', userID: `u${r.int(20)}` }));
+          const id = store.insertMismatch(mismatch({ ...x, platform: platformID === null ? '' : 'Web' }));
           m.mismatches.push({ id, ...x });
         }
         for (let i = 0; i < n.events; i++) {
@@ -238,7 +252,7 @@ export function reportQueriesContract(factory: StoreFactory): void {
       function updateSome(r: ReturnType<typeof rng>, m: Model, count: number): void {
         for (let i = 0; i < count && m.mismatches.length > 0; i++) {
           const x = r.pick(m.mismatches);
-          const choice = r.int(4);
+          const choice = r.int(5);
           if (choice === 0) {
             x.kind = 'late_webhook';
             store.updateMismatch(x.id, { kind: 'late_webhook', lateByMs: 1000, lateAt: x.detectedAt + 1000 });
@@ -248,6 +262,9 @@ export function reportQueriesContract(factory: StoreFactory): void {
           } else if (choice === 2) {
             x.detectedAt += r.pick([1, MIN, -MIN, r.int(10 * MIN)]);
             store.updateMismatch(x.id, { detectedAt: x.detectedAt });
+          } else if (choice === 3) {
+            x.userID = users(r);
+            store.updateMismatch(x.id, { userID: x.userID });
           } else {
             x.platformID = r.chance(0.3) ? null : r.pick(PLATFORMS);
             x.kind = r.pick(MISMATCH_KINDS);
@@ -256,7 +273,7 @@ export function reportQueriesContract(factory: StoreFactory): void {
         }
       }
 
-      const CHECKS = ['eventCounts', 'receiptCounts', 'mismatchCounts', 'eventBuckets', 'receiptBuckets', 'mismatchBuckets'] as const;
+      const CHECKS = ['eventCounts', 'receiptCounts', 'mismatchCounts', 'eventBuckets', 'receiptBuckets', 'mismatchBuckets', 'topMismatchUsers'] as const;
 
       /** Asks one query with random bounds and compares it with the model. */
       function check(r: ReturnType<typeof rng>, m: Model, from: number, which: (typeof CHECKS)[number], seed: number, sinceAt?: number): void {
@@ -270,7 +287,11 @@ export function reportQueriesContract(factory: StoreFactory): void {
         else if (which === 'mismatchCounts') expect(rowsOf(store.mismatchCounts(since)), what).toEqual(m.mismatchCounts(since));
         else if (which === 'eventBuckets') expect(rowsOf(store.eventBuckets(start, until, bucketMs)), what).toEqual(m.eventBuckets(start, until, bucketMs));
         else if (which === 'receiptBuckets') expect(rowsOf(store.receiptBuckets(start, until, bucketMs)), what).toEqual(m.receiptBuckets(start, until, bucketMs));
-        else expect(rowsOf(store.mismatchBuckets(start, until, bucketMs)), what).toEqual(m.mismatchBuckets(start, until, bucketMs));
+        else if (which === 'mismatchBuckets') expect(rowsOf(store.mismatchBuckets(start, until, bucketMs)), what).toEqual(m.mismatchBuckets(start, until, bucketMs));
+        else {
+          const limit = 1 + r.int(25);
+          expect(store.topMismatchUsers(since, limit), `${what}, top ${limit}`).toEqual(m.topMismatchUsers(since, limit));
+        }
       }
 
       function compare(r: ReturnType<typeof rng>, m: Model, from: number, queries: number, seed: number): void {
@@ -300,6 +321,30 @@ export function reportQueriesContract(factory: StoreFactory): void {
         });
       }
 
+      it('ranks the users with the most mismatches as counting every row, over many users and many mismatches', () => {
+        const r = rng(7);
+        const m = new Model();
+        const from = T0 - (T0 % MIN);
+        // Skewed: a few users with many mismatches, most with one or two, so rankings by total and by period differ.
+        const saved = users;
+        users = (g) => (g.chance(0.3) ? `h${g.int(8)}` : `u${g.int(3000)}`);
+        try {
+          for (let round = 0; round < 4; round++) {
+            addRows(r, m, from, { events: 0, receipts: 0, mismatches: 2500 });
+            for (let q = 0; q < 15; q++) check(r, m, from, 'topMismatchUsers', 7);
+            updateSome(r, m, 40);
+            addRows(r, m, from, { events: 0, receipts: 0, mismatches: r.int(50) });
+            for (let q = 0; q < 5; q++) check(r, m, from, 'topMismatchUsers', 7);
+            const horizon = timeIn(r, from, SPAN / 3);
+            store.prune(horizon);
+            m.prune(horizon);
+            for (let q = 0; q < 5; q++) check(r, m, from, 'topMismatchUsers', 7);
+          }
+        } finally {
+          users = saved;
+        }
+      });
+
       it('answers as counting every row when more rows wait than one answer rolls up', () => {
         // 10 000 new rows before each query: more than a backend counting per minute may roll up in one answer.
         const r = rng(99);
@@ -313,6 +358,7 @@ export function reportQueriesContract(factory: StoreFactory): void {
           receiptBuckets: { events: 0, receipts: big, mismatches: 0 },
           mismatchCounts: { events: 0, receipts: 0, mismatches: big },
           mismatchBuckets: { events: 0, receipts: 0, mismatches: big },
+          topMismatchUsers: { events: 0, receipts: 0, mismatches: big },
         };
         for (const which of CHECKS) {
           addRows(r, m, from, rows[which]);
