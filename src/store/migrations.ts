@@ -146,7 +146,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE mismatches ADD COLUMN incident_id INTEGER;
   CREATE INDEX mismatches_incident ON mismatches (incident_id, id) WHERE incident_id IS NOT NULL;
   CREATE INDEX mismatches_open_time ON mismatches (status, detected_at);
-  `,  /*
+  `,
+  /*
    * 3: per-minute counts for the report, webhook health and the charts (docs/architecture.md, durability: every
    * statement indexed and paged). Rows are rolled up after they are written, from the last rolled-up seq/id kept in
    * rollup_marks (src/store/sqlite/rollups.ts), so the webhook path writes nothing more; deletes (retention) and
@@ -268,8 +269,9 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX receipts_dedupe;
   CREATE INDEX presence_online_keys ON presence (user_id, platform_id) WHERE online = 1;
   DROP INDEX presence_online;
-  `,  /*
-   * 4: mismatches per user (all retained, rolled up with the rest of migration 3), most first, for the report's users
+  `,
+  /*
+   * 5: mismatches per user (all retained, rolled up with the rest of migration 3), most first, for the report's users
    * with the most mismatches (src/store/sqlite/reports.ts: a user's count in a period is at most its count here).
    */ `
   CREATE TABLE mismatch_users (user_id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;

@@ -43,7 +43,7 @@ type Counted = Record<string, unknown> & { n: number };
 
 const keyOf = (r: Row, keys: readonly string[]): string => JSON.stringify(keys.map((k) => r[k] ?? null));
 
-/** SQLite's order of GROUP BY output: NULL first, numbers before text, text by code unit. */
+/** SQLite's order of GROUP BY output for these columns (NULL, integers, ASCII text): NULL first, numbers before text. */
 function compareValues(a: unknown, b: unknown): number {
   if (a === b) return 0;
   if (a === null || a === undefined) return -1;
@@ -51,7 +51,7 @@ function compareValues(a: unknown, b: unknown): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   if (typeof a === 'number') return -1;
   if (typeof b === 'number') return 1;
-  return String(a) < String(b) ? -1 : 1;
+  return (a as string) < (b as string) ? -1 : 1;
 }
 
 /** Adds counted rows up by their key columns; returns them in GROUP BY order, empty groups left out. */

@@ -7,7 +7,11 @@ import type { StoreFactory, StoreHarness } from '../store-contract.js';
 import { T0, MIN, receipt, event, mismatch } from './fixtures.js';
 
 /** A small seeded generator (mulberry32), so a failing run can be repeated from its seed. */
-function rng(seed: number): { int: (n: number) => number; pick: <T>(xs: readonly T[]) => T; chance: (p: number) => boolean } {
+function rng(seed: number): {
+  int: (n: number) => number;
+  pick: <T>(xs: readonly T[]) => T;
+  chance: (p: number) => boolean;
+} {
   let a = seed >>> 0;
   const next = (): number => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -16,7 +20,11 @@ function rng(seed: number): { int: (n: number) => number; pick: <T>(xs: readonly
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  return { int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)]!, chance: (p) => next() < p };
+  return {
+    int: (n) => Math.floor(next() * n),
+    pick: (xs) => xs[Math.floor(next() * xs.length)]!,
+    chance: (p) => next() < p,
+  };
 }
 
 interface ModelEvent {
@@ -49,7 +57,10 @@ class Model {
   receipts: ModelReceipt[] = [];
   mismatches: ModelMismatch[] = [];
 
-  private static group<T>(rows: readonly T[], key: (r: T) => unknown[]): Map<string, { key: unknown[]; count: number }> {
+  private static group<T>(
+    rows: readonly T[],
+    key: (r: T) => unknown[],
+  ): Map<string, { key: unknown[]; count: number }> {
     const m = new Map<string, { key: unknown[]; count: number }>();
     for (const r of rows) {
       const k = key(r);
@@ -69,17 +80,29 @@ class Model {
         (e.source !== 'webhook' || (e.occurredAt ?? e.recordedAt) >= since) &&
         !(e.source === 'poll' && e.mismatchID !== null && initialSync.has(e.mismatchID)),
     );
-    return sorted([...Model.group(rows, (e) => [e.type, e.source, e.platformID]).values()].map((g) => JSON.stringify({ type: g.key[0], source: g.key[1], platformID: g.key[2], count: g.count })));
+    return sorted(
+      [...Model.group(rows, (e) => [e.type, e.source, e.platformID]).values()].map((g) =>
+        JSON.stringify({ type: g.key[0], source: g.key[1], platformID: g.key[2], count: g.count }),
+      ),
+    );
   }
 
   receiptCounts(since: number): string[] {
     const rows = this.receipts.filter((r) => r.receivedAt >= since);
-    return sorted([...Model.group(rows, (r) => [r.command, r.platformID]).values()].map((g) => JSON.stringify({ command: g.key[0], platformID: g.key[1], count: g.count })));
+    return sorted(
+      [...Model.group(rows, (r) => [r.command, r.platformID]).values()].map((g) =>
+        JSON.stringify({ command: g.key[0], platformID: g.key[1], count: g.count }),
+      ),
+    );
   }
 
   mismatchCounts(since: number): string[] {
     const rows = this.mismatches.filter((m) => m.detectedAt >= since);
-    return sorted([...Model.group(rows, (m) => [m.kind, m.platformID]).values()].map((g) => JSON.stringify({ kind: g.key[0], platformID: g.key[1], count: g.count })));
+    return sorted(
+      [...Model.group(rows, (m) => [m.kind, m.platformID]).values()].map((g) =>
+        JSON.stringify({ kind: g.key[0], platformID: g.key[1], count: g.count }),
+      ),
+    );
   }
 
   topMismatchUsers(since: number, limit: number): { userID: string; count: number }[] {
@@ -91,22 +114,54 @@ class Model {
       .slice(0, limit);
   }
 
-  private static buckets<T>(rows: readonly T[], at: (r: T) => number, key: (r: T) => Record<string, unknown>, since: number, until: number, bucketMs: number): string[] {
+  private static buckets<T>(
+    rows: readonly T[],
+    at: (r: T) => number,
+    key: (r: T) => Record<string, unknown>,
+    since: number,
+    until: number,
+    bucketMs: number,
+  ): string[] {
     const inRange = rows.filter((r) => at(r) >= since && at(r) < until);
     const groups = Model.group(inRange, (r) => [Math.trunc((at(r) - since) / bucketMs), JSON.stringify(key(r))]);
-    return sorted([...groups.values()].map((g) => JSON.stringify({ bucket: g.key[0], ...(JSON.parse(g.key[1] as string) as object), count: g.count })));
+    return sorted(
+      [...groups.values()].map((g) =>
+        JSON.stringify({ bucket: g.key[0], ...(JSON.parse(g.key[1] as string) as object), count: g.count }),
+      ),
+    );
   }
 
   eventBuckets(since: number, until: number, bucketMs: number): string[] {
-    return Model.buckets(this.events, (e) => e.recordedAt, (e) => ({ source: e.source }), since, until, bucketMs);
+    return Model.buckets(
+      this.events,
+      (e) => e.recordedAt,
+      (e) => ({ source: e.source }),
+      since,
+      until,
+      bucketMs,
+    );
   }
 
   receiptBuckets(since: number, until: number, bucketMs: number): string[] {
-    return Model.buckets(this.receipts, (r) => r.receivedAt, () => ({}), since, until, bucketMs);
+    return Model.buckets(
+      this.receipts,
+      (r) => r.receivedAt,
+      () => ({}),
+      since,
+      until,
+      bucketMs,
+    );
   }
 
   mismatchBuckets(since: number, until: number, bucketMs: number): string[] {
-    return Model.buckets(this.mismatches, (m) => m.detectedAt, (m) => ({ kind: m.kind }), since, until, bucketMs);
+    return Model.buckets(
+      this.mismatches,
+      (m) => m.detectedAt,
+      (m) => ({ kind: m.kind }),
+      since,
+      until,
+      bucketMs,
+    );
   }
 
   /** Retention as Retention.prune defines it. */
@@ -206,7 +261,20 @@ export function reportQueriesContract(factory: StoreFactory): void {
       const PLATFORMS = [1, 2, 5, 9] as const;
       const COMMANDS = ['callbackAfterUserOnlineCommand', 'callbackAfterUserOfflineCommand'] as const;
       /** Bucket sizes: sub-minute, whole minutes, and sizes a minute does not divide. */
-      const BUCKETS_MS = [1000, 7000, 10_000, 30_000, 60_000, 90_000, 120_000, 300_000, 61_000, 7 * MIN + 1, 3_600_000, 86_400_000];
+      const BUCKETS_MS = [
+        1000,
+        7000,
+        10_000,
+        30_000,
+        60_000,
+        90_000,
+        120_000,
+        300_000,
+        61_000,
+        7 * MIN + 1,
+        3_600_000,
+        86_400_000,
+      ];
       const SPAN = 3 * 60 * MIN;
 
       /** A time in the span, often on or next to a minute boundary. */
@@ -218,7 +286,12 @@ export function reportQueriesContract(factory: StoreFactory): void {
       /** Who a mismatch is about: a few users often, many rarely. */
       let users = (r: ReturnType<typeof rng>): string => `u${r.int(20)}`;
 
-      function addRows(r: ReturnType<typeof rng>, m: Model, from: number, n: { events: number; receipts: number; mismatches: number }): void {
+      function addRows(
+        r: ReturnType<typeof rng>,
+        m: Model,
+        from: number,
+        n: { events: number; receipts: number; mismatches: number },
+      ): void {
         for (let i = 0; i < n.mismatches; i++) {
           const platformID = r.chance(0.15) ? null : r.pick(PLATFORMS);
           const x = {
@@ -235,15 +308,25 @@ export function reportQueriesContract(factory: StoreFactory): void {
           const source = r.chance(0.3) ? 'poll' : 'webhook';
           const recordedAt = timeIn(r, from, SPAN);
           // Webhook events at their webhook's time, up to three minutes earlier (a held offline); sometimes unknown.
-          const occurredAt = source === 'poll' || r.chance(0.1) ? null : recordedAt - r.pick([0, 0, 1, 999, r.int(3 * MIN), r.int(MIN)]);
+          const occurredAt =
+            source === 'poll' || r.chance(0.1) ? null : recordedAt - r.pick([0, 0, 1, 999, r.int(3 * MIN), r.int(MIN)]);
           const linked = source === 'poll' && m.mismatches.length > 0 && r.chance(0.5) ? r.pick(m.mismatches).id : null;
-          const x = { type: r.pick(['presence.online', 'presence.offline'] as const), source, platformID: r.pick(PLATFORMS), occurredAt, recordedAt, mismatchID: linked } as const;
+          const x = {
+            type: r.pick(['presence.online', 'presence.offline'] as const),
+            source,
+            platformID: r.pick(PLATFORMS),
+            occurredAt,
+            recordedAt,
+            mismatchID: linked,
+          } as const;
           const seq = store.appendEvent(event({ ...x, occurredAfter: null, occurredBefore: null }));
           m.events.push({ seq, ...x });
         }
         for (let i = 0; i < n.receipts; i++) {
           const x = { command: r.pick(COMMANDS), platformID: r.pick(PLATFORMS), receivedAt: timeIn(r, from, SPAN) };
-          const id = store.insertReceipt(receipt({ ...x, seq: m.receipts.length + 1 + r.int(1e9), operationID: `op${i}_${r.int(1e9)}` }));
+          const id = store.insertReceipt(
+            receipt({ ...x, seq: m.receipts.length + 1 + r.int(1e9), operationID: `op${i}_${r.int(1e9)}` }),
+          );
           if (id !== null) m.receipts.push({ id, ...x });
         }
       }
@@ -273,24 +356,53 @@ export function reportQueriesContract(factory: StoreFactory): void {
         }
       }
 
-      const CHECKS = ['eventCounts', 'receiptCounts', 'mismatchCounts', 'eventBuckets', 'receiptBuckets', 'mismatchBuckets', 'topMismatchUsers'] as const;
+      const CHECKS = [
+        'eventCounts',
+        'receiptCounts',
+        'mismatchCounts',
+        'eventBuckets',
+        'receiptBuckets',
+        'mismatchBuckets',
+        'topMismatchUsers',
+      ] as const;
 
       /** Asks one query with random bounds and compares it with the model. */
-      function check(r: ReturnType<typeof rng>, m: Model, from: number, which: (typeof CHECKS)[number], seed: number, sinceAt?: number): void {
-        const since = sinceAt ?? (r.chance(0.3) ? from + r.int(SPAN / MIN) * MIN : from - 10 * MIN + r.int(SPAN + 20 * MIN));
+      function check(
+        r: ReturnType<typeof rng>,
+        m: Model,
+        from: number,
+        which: (typeof CHECKS)[number],
+        seed: number,
+        sinceAt?: number,
+      ): void {
+        const since =
+          sinceAt ?? (r.chance(0.3) ? from + r.int(SPAN / MIN) * MIN : from - 10 * MIN + r.int(SPAN + 20 * MIN));
         const bucketMs = r.chance(0.2) ? 1 + r.int(20 * MIN) : r.pick(BUCKETS_MS);
         const until = since + 1 + r.int(Math.min(SPAN + 20 * MIN, bucketMs * 1440));
         const start = r.chance(0.5) ? Math.floor(since / bucketMs) * bucketMs : since;
         const what = `${which}: seed ${seed}, since ${since}, bucket start ${start}, until ${until}, bucket ${bucketMs} ms`;
         if (which === 'eventCounts') expect(rowsOf(store.eventCounts(since)), what).toEqual(m.eventCounts(since));
-        else if (which === 'receiptCounts') expect(rowsOf(store.receiptCounts(since)), what).toEqual(m.receiptCounts(since));
-        else if (which === 'mismatchCounts') expect(rowsOf(store.mismatchCounts(since)), what).toEqual(m.mismatchCounts(since));
-        else if (which === 'eventBuckets') expect(rowsOf(store.eventBuckets(start, until, bucketMs)), what).toEqual(m.eventBuckets(start, until, bucketMs));
-        else if (which === 'receiptBuckets') expect(rowsOf(store.receiptBuckets(start, until, bucketMs)), what).toEqual(m.receiptBuckets(start, until, bucketMs));
-        else if (which === 'mismatchBuckets') expect(rowsOf(store.mismatchBuckets(start, until, bucketMs)), what).toEqual(m.mismatchBuckets(start, until, bucketMs));
+        else if (which === 'receiptCounts')
+          expect(rowsOf(store.receiptCounts(since)), what).toEqual(m.receiptCounts(since));
+        else if (which === 'mismatchCounts')
+          expect(rowsOf(store.mismatchCounts(since)), what).toEqual(m.mismatchCounts(since));
+        else if (which === 'eventBuckets')
+          expect(rowsOf(store.eventBuckets(start, until, bucketMs)), what).toEqual(
+            m.eventBuckets(start, until, bucketMs),
+          );
+        else if (which === 'receiptBuckets')
+          expect(rowsOf(store.receiptBuckets(start, until, bucketMs)), what).toEqual(
+            m.receiptBuckets(start, until, bucketMs),
+          );
+        else if (which === 'mismatchBuckets')
+          expect(rowsOf(store.mismatchBuckets(start, until, bucketMs)), what).toEqual(
+            m.mismatchBuckets(start, until, bucketMs),
+          );
         else {
           const limit = 1 + r.int(25);
-          expect(store.topMismatchUsers(since, limit), `${what}, top ${limit}`).toEqual(m.topMismatchUsers(since, limit));
+          expect(store.topMismatchUsers(since, limit), `${what}, top ${limit}`).toEqual(
+            m.topMismatchUsers(since, limit),
+          );
         }
       }
 
