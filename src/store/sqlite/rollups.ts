@@ -1,7 +1,7 @@
 /**
  * Per-minute counts of events, receipts and mismatches (migration 3), brought up to date from the last rolled-up
- * seq/id: in bounded steps when a report or chart asks, and in the background while rows remain, one step at a time
- * so that no step blocks the event loop for long (docs/architecture.md, durability: statements indexed and paged).
+ * seq/id: in bounded steps when a report or chart asks, and in the background (one step at a time while rows remain,
+ * then every IDLE_CHECK_MS), so that no step blocks the event loop for long (docs/architecture.md, durability: statements indexed and paged).
  * The webhook path writes nothing here. Retention and mismatch updates keep the counts of rows already rolled up
  * right through triggers (migrations.ts). The rows after the mark (the unrolled tail) are counted from the base
  * tables by the queries (reports.ts), so an answer never depends on how far the catch-up got.
@@ -17,6 +17,8 @@ export const ROLLUP_STEP_ROWS = 4000;
 const STEPS_PER_QUERY = 2;
 /** Pause between background steps, so requests are served in between. */
 const BACKGROUND_PAUSE_MS = 5;
+/** When caught up, how often the background looks for rows written since. */
+const IDLE_CHECK_MS = 10_000;
 
 /** The rolled-up tables, by their name in rollup_marks. */
 export type RolledTable = 'events' | 'receipts' | 'mismatches';
@@ -113,23 +115,33 @@ export function sqliteRollups(conn: SqliteConnection): Rollups {
   });
 
   let scheduled: NodeJS.Timeout | undefined;
+  let scheduledAt = Number.POSITIVE_INFINITY;
   const runStep = (): boolean => {
     conn.wrote();
     return step();
   };
   const background = (): void => {
     scheduled = undefined;
+    scheduledAt = Number.POSITIVE_INFINITY;
     if (!d.open) return;
-    if (runStep()) schedule();
+    if (d.inTransaction) schedule(BACKGROUND_PAUSE_MS);
+    else schedule(runStep() ? BACKGROUND_PAUSE_MS : IDLE_CHECK_MS);
   };
-  const schedule = (): void => {
-    if (scheduled !== undefined) return;
-    scheduled = setTimeout(background, BACKGROUND_PAUSE_MS);
+  /** Runs `background` in `delayMs` unless it is due sooner already. */
+  const schedule = (delayMs: number): void => {
+    const at = Date.now() + delayMs;
+    if (scheduled !== undefined) {
+      if (scheduledAt <= at) return;
+      clearTimeout(scheduled);
+    }
+    scheduledAt = at;
+    scheduled = setTimeout(background, delayMs);
     scheduled.unref();
   };
 
-  // A store opened with rows not yet rolled up (written by an earlier run) starts catching up at once.
-  schedule();
+  // A store opened with rows not yet rolled up (written by an earlier run) starts catching up at once; afterwards the
+  // rows written meanwhile are rolled up every IDLE_CHECK_MS even when nobody asks, so the unrolled tail stays short.
+  schedule(BACKGROUND_PAUSE_MS);
 
   return {
     mark: (table) => getMark.get(table) as number,
@@ -138,7 +150,7 @@ export function sqliteRollups(conn: SqliteConnection): Rollups {
       for (let i = 0; i < STEPS_PER_QUERY; i++) {
         if (!runStep()) return;
       }
-      schedule();
+      schedule(BACKGROUND_PAUSE_MS);
     },
   };
 }
