@@ -6,9 +6,11 @@ import { num, str } from './rows.js';
 
 export function sqliteReceipts(conn: SqliteConnection): ReceiptLog {
   const d = conn.db;
-  const exists = d.prepare('SELECT 1 FROM receipts WHERE dedupe_key = ? LIMIT 1').pluck();
+  // A replay is found by the insert itself, through the UNIQUE index on (seq, dedupe_key) (migration 4: the dedupe
+  // key holds the seq). Only that conflict is ignored: any other constraint still fails the insert.
   const insert = d.prepare(
-    'INSERT INTO receipts (received_at, command, user_id, platform_id, seq, operation_id, dedupe_key, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    `INSERT INTO receipts (received_at, command, user_id, platform_id, seq, operation_id, dedupe_key, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (seq, dedupe_key) DO NOTHING`,
   );
   const setEffect = d.prepare('UPDATE receipts SET effect = ? WHERE id = ?');
   const forUser = d.prepare('SELECT * FROM receipts WHERE user_id = ? AND received_at >= ? ORDER BY received_at, id LIMIT ?');
@@ -17,8 +19,8 @@ export function sqliteReceipts(conn: SqliteConnection): ReceiptLog {
   return {
     insertReceipt(r: NewReceipt): number | null {
       conn.wrote();
-      if (exists.get(r.dedupeKey) !== undefined) return null;
-      return Number(insert.run(r.receivedAt, r.command, r.userID, r.platformID, r.seq, r.operationID, r.dedupeKey, r.body).lastInsertRowid);
+      const res = insert.run(r.receivedAt, r.command, r.userID, r.platformID, r.seq, r.operationID, r.dedupeKey, r.body);
+      return res.changes === 0 ? null : Number(res.lastInsertRowid);
     },
     setReceiptEffect(id: number, effect: string): void {
       conn.wrote();
