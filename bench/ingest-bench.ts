@@ -73,6 +73,20 @@ function latencyFigures(prefix: string, label: string, r: LoadResult, baseline?:
   ];
 }
 
+/**
+ * Runs `load` against a worker and answers its result with the worker's CPU time per 2xx reply (µs; user + system of
+ * every thread, so fsyncs and checkpoints count).
+ */
+async function withCpu(w: { call<T>(cmd: string): Promise<T> }, load: () => Promise<LoadResult>, settle?: () => Promise<unknown>): Promise<LoadResult & { cpuUsPerReply: number }> {
+  const before = await w.call<NodeJS.CpuUsage>('cpu');
+  const r = await load();
+  // The daemon applies held offlines after their settle window: that work belongs to these webhooks too.
+  if (settle) await settle();
+  const after = await w.call<NodeJS.CpuUsage>('cpu');
+  const used = after.user - before.user + (after.system - before.system);
+  return { ...r, cpuUsPerReply: r.ok > 0 ? used / r.ok : Number.NaN };
+}
+
 export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
   const users = o.users ?? 10_000;
   const figures: Figure[] = [];
@@ -95,10 +109,13 @@ export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
     for (const c of o.concurrencies) {
       // Same seed for every server: the same sequence of bodies. A prefix per run keeps the daemon's keys fresh.
       const b = await runAutocannon({ url: bare.ready.webhookUrl, connections: c, durationS: o.durationS, mix: new WebhookMix(users, c, `c${c}u`) });
-      const f = await runAutocannon({ url: durable.ready.webhookUrl, connections: c, durationS: o.durationS, mix: new WebhookMix(users, c, `c${c}u`) });
-      const d = await runAutocannon({ url: daemon.ready.webhookUrl, connections: c, durationS: o.durationS, mix: new WebhookMix(users, c, `c${c}u`) });
+      const f = await withCpu(durable, () => runAutocannon({ url: durable.ready.webhookUrl, connections: c, durationS: o.durationS, mix: new WebhookMix(users, c, `c${c}u`) }));
       // Offlines the daemon held are applied after their settle window: let that finish before the next run.
-      await waitIdle(daemon);
+      const d = await withCpu(
+        daemon,
+        () => runAutocannon({ url: daemon.ready.webhookUrl, connections: c, durationS: o.durationS, mix: new WebhookMix(users, c, `c${c}u`) }),
+        () => waitIdle(daemon),
+      );
       runs[`c${c}`] = { daemon: d, bare: b, durable: f };
       const durableRatio = d.rps / f.rps;
       figures.push(
@@ -112,6 +129,10 @@ export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
         fig('ingest', `ingest.c${c}.ratio`, `ingest c=${c}: ratio to the bare server (no disk)`, d.rps / b.rps, '', { baseline: 'for scale' }),
         ...latencyFigures(`ingest.c${c}`, `ingest c=${c}: latency`, d, b),
         fig('ingest', `ingest.c${c}.durable.p99`, `ingest c=${c}: durable bare server p99 (the fsync tail)`, f.latency.p99, 'ms', { baseline: `daemon ${fmtNumber(d.latency.p99)} ms` }),
+        fig('ingest', `ingest.c${c}.cpuPerWebhook`, `ingest c=${c}: daemon CPU per webhook (all threads, held offlines settled)`, d.cpuUsPerReply, 'µs', {
+          baseline: `durable bare ${fmtNumber(f.cpuUsPerReply)} µs per request`,
+          digits: 0,
+        }),
       );
       if (d.failed > 0 || b.failed > 0) figures.push(fig('ingest', `ingest.c${c}.failed`, `ingest c=${c}: failed requests (daemon)`, d.failed, '', { baseline: `bare ${b.failed}`, digits: 0 }));
     }
@@ -148,14 +169,27 @@ export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
     );
     // Open loop, evenly spaced: one request every 1/rate s, latency from the scheduled time.
     const olBare = await runOpenLoop({ url: bare.ready.webhookUrl, rate: o.openLoopRate, durationS: o.openLoopDurationS, mix: new WebhookMix(users, 9, 'olb') });
-    const olDaemon = await runOpenLoop({ url: daemon.ready.webhookUrl, rate: o.openLoopRate, durationS: o.openLoopDurationS, mix: new WebhookMix(users, 9, 'old') });
+    // The same load on the durable bare server: its p99 is the fsync tail of this disk at this rate.
+    const olDurable = await runOpenLoop({ url: durable.ready.webhookUrl, rate: o.openLoopRate, durationS: o.openLoopDurationS, mix: new WebhookMix(users, 9, 'olf') });
+    const olDaemon = await withCpu(
+      daemon,
+      () => runOpenLoop({ url: daemon.ready.webhookUrl, rate: o.openLoopRate, durationS: o.openLoopDurationS, mix: new WebhookMix(users, 9, 'old') }),
+      () => waitIdle(daemon),
+    );
     figures.push(
       fig('ingest', 'ingest.openLoop.p50', `ingest offered ${rateLabel} (evenly spaced, own generator): p50`, olDaemon.latency.p50, 'ms', {
         baseline: `bare ${fmtNumber(olBare.latency.p50)} ms`,
       }),
       fig('ingest', 'ingest.openLoop.p99', `ingest offered ${rateLabel} (evenly spaced, own generator): p99`, olDaemon.latency.p99, 'ms', {
-        baseline: `≤ ${OPEN_LOOP_P99_TARGET_MS} ms (bare ${fmtNumber(olBare.latency.p99)} ms)`,
+        baseline: `≤ ${OPEN_LOOP_P99_TARGET_MS} ms (bare ${fmtNumber(olBare.latency.p99)} ms; durable bare ${fmtNumber(olDurable.latency.p99)} ms, the fsync tail)`,
         holds: olDaemon.latency.p99 <= OPEN_LOOP_P99_TARGET_MS,
+      }),
+      fig('ingest', 'ingest.openLoop.durable.p99', `ingest offered ${rateLabel} (evenly spaced): durable bare server p99 (the fsync tail)`, olDurable.latency.p99, 'ms', {
+        baseline: `daemon ${fmtNumber(olDaemon.latency.p99)} ms`,
+      }),
+      fig('ingest', 'ingest.openLoop.cpuPerWebhook', `ingest offered ${rateLabel} (evenly spaced): daemon CPU per webhook (all threads, held offlines settled)`, olDaemon.cpuUsPerReply, 'µs', {
+        baseline: 'for scale',
+        digits: 0,
       }),
       fig('ingest', 'ingest.openLoop.max', `ingest offered ${rateLabel} (evenly spaced, own generator): max`, olDaemon.latency.max, 'ms', {
         baseline: `bare ${fmtNumber(olBare.latency.max)} ms`,
@@ -168,7 +202,7 @@ export async function ingestBench(o: IngestOptions): Promise<BenchOutput> {
     eld = await daemon.eld();
     details.runs = runs;
     details.overallRate = { daemon: acDaemon, bare: acBare };
-    details.openLoop = { daemon: olDaemon, bare: olBare };
+    details.openLoop = { daemon: olDaemon, bare: olBare, durable: olDurable };
     details.daemonCounts = await daemon.call('counts');
   } finally {
     await Promise.allSettled([daemon.stop(), bare.stop(), durable.stop()]);
