@@ -142,9 +142,10 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
        WHERE ${s.time} >= @lo AND ${s.time} < @hi AND ${s.id} <= @mark${filter} GROUP BY b${cols}`,
     );
     for (const [lo, hi] of plan.exact) tally.add(exact.all({ since, bucketMs, lo, hi, mark }) as Row[]);
+    // The rows past the mark, by rowid: NOT INDEXED keeps SQLite from scanning a whole index that is in GROUP BY order.
     const tail = statement(
       `SELECT CAST((${s.time} - @since) / @bucketMs AS INTEGER) AS b${cols}, count(*) AS n FROM ${s.table}
-       WHERE ${s.id} > @mark AND +${s.time} >= @since AND +${s.time} < @until${filter} GROUP BY b${cols}`,
+       NOT INDEXED WHERE ${s.id} > @mark AND ${s.time} >= @since AND ${s.time} < @until${filter} GROUP BY b${cols}`,
     );
     tally.add(tail.all({ mark, since, until, bucketMs }) as Row[]);
     return tally.result();
@@ -175,7 +176,7 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
         }) as Row[],
       );
     }
-    tally.add(statement(`SELECT ${cols}, count(*) AS n FROM ${s.table} WHERE ${s.id} > @mark AND +${s.time} >= @since GROUP BY ${cols}`).all({ since, mark }) as Row[]);
+    tally.add(statement(`SELECT ${cols}, count(*) AS n FROM ${s.table} NOT INDEXED WHERE ${s.id} > @mark AND ${s.time} >= @since GROUP BY ${cols}`).all({ since, mark }) as Row[]);
     return tally.result();
   }
 
@@ -223,7 +224,7 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
      GROUP BY type, source, platform_id`,
   );
   const eventCountsTail = d.prepare(
-    `SELECT type, source, platform_id, count(*) AS n FROM events e WHERE seq > @mark AND +recorded_at >= @since AND ${EVENT_COUNT_WHERE}
+    `SELECT type, source, platform_id, count(*) AS n FROM events e NOT INDEXED WHERE seq > @mark AND recorded_at >= @since AND ${EVENT_COUNT_WHERE}
      GROUP BY type, source, platform_id`,
   );
   // late_at (partial index mismatches_late) rather than kind: late_at bounds the rows read.
@@ -238,7 +239,7 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
   const mismatchesAbout = d.prepare('SELECT coalesce(sum(n), 0) FROM mismatch_hours WHERE hour >= ?').pluck();
   const usersByTotal = d.prepare('SELECT user_id, n FROM mismatch_users ORDER BY n DESC, user_id LIMIT ? OFFSET ?');
   const userCountRolled = d.prepare('SELECT count(*) FROM mismatches WHERE user_id = ? AND detected_at >= ? AND id <= ?').pluck();
-  const tailUsers = d.prepare('SELECT user_id, count(*) AS n FROM mismatches WHERE id > ? AND +detected_at >= ? GROUP BY user_id');
+  const tailUsers = d.prepare('SELECT user_id, count(*) AS n FROM mismatches NOT INDEXED WHERE id > ? AND detected_at >= ? GROUP BY user_id');
 
   type UserCount = { userID: string; count: number };
   /** (count, userID) ranks before another: more mismatches, then the smaller userID (ORDER BY n DESC, user_id). */
