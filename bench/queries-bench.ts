@@ -28,6 +28,8 @@ export interface QueriesOptions {
   users: number;
   /** Requests per route. */
   requests: number;
+  /** Where to write a CPU profile of the daemon while the routes are measured (npm run bench -- --cpu-prof). */
+  profileDir?: string;
 }
 
 export const QUERIES_FULL: QueriesOptions = { events: 1_000_000, mismatches: 100_000, users: 100_000, requests: 200 };
@@ -174,6 +176,7 @@ export async function queriesBench(o: QueriesOptions): Promise<BenchOutput> {
     const startEld = await daemon.eld();
     details.startEld = startEld;
     const eldAll: EldStats[] = [];
+    if (o.profileDir !== undefined) await daemon.call('profile-start');
     for (const r of routes) {
       await timed(r.url(0));
       await daemon.eld();
@@ -217,6 +220,7 @@ export async function queriesBench(o: QueriesOptions): Promise<BenchOutput> {
       );
       first.add(performance.now() - t0);
     }
+    if (o.profileDir !== undefined) details.profile = await daemon.call('profile-stop', join(o.profileDir, 'queries.cpuprofile'));
     const fs = first.summary();
     const firstEld = await daemon.eld();
     eldAll.push(firstEld);

@@ -100,7 +100,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
     sweep: () => sweepBench({ ...o.sweep, ...p }),
     correction: () => correctionBench({ ...o.correction, ...p }),
     fanout: () => fanoutBench({ ...o.fanout, ...p }),
-    queries: () => queriesBench(o.queries),
+    queries: () => queriesBench({ ...o.queries, ...p }),
   };
   for (const name of BENCH_NAMES) {
     if (!o.only.includes(name)) continue;
