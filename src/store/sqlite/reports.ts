@@ -20,12 +20,19 @@ const MAX_LATE_DELAYS = 100_000;
 const SMALL_MISMATCH_PERIOD = 4000;
 /** Users whose count in the period the ranking by total may look up before it gives up for the full count. */
 const MAX_USER_LOOKUPS = 1000;
+/**
+ * Up to this many rows past the rollup mark are read by rowid; beyond (a store opened with rows never rolled up, e.g.
+ * after the upgrade), through the time index over the range asked, as before the rollups.
+ */
+const TAIL_BY_ROWID_MAX = 50_000;
 /** Above this many minutes cut by bucket boundaries, a bucket query counts the base table over the whole range. */
 const MAX_CUT_MINUTES = 64;
 
 /** One time series counted per minute: its base table and its rollup, and the columns it is counted by. */
 interface Series {
   table: RolledTable;
+  /** The index on the time column (read for the rows past the mark when there are many). */
+  timeIndex: string;
   id: string;
   time: string;
   rollup: string;
@@ -142,10 +149,11 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
        WHERE ${s.time} >= @lo AND ${s.time} < @hi AND ${s.id} <= @mark${filter} GROUP BY b${cols}`,
     );
     for (const [lo, hi] of plan.exact) tally.add(exact.all({ since, bucketMs, lo, hi, mark }) as Row[]);
-    // The rows past the mark, by rowid: NOT INDEXED keeps SQLite from scanning a whole index that is in GROUP BY order.
+    // The rows past the mark: by rowid (NOT INDEXED keeps SQLite from scanning a whole index that is in GROUP BY
+    // order) unless there are many.
     const tail = statement(
-      `SELECT CAST((${s.time} - @since) / @bucketMs AS INTEGER) AS b${cols}, count(*) AS n FROM ${s.table}
-       NOT INDEXED WHERE ${s.id} > @mark AND ${s.time} >= @since AND ${s.time} < @until${filter} GROUP BY b${cols}`,
+      `SELECT CAST((${s.time} - @since) / @bucketMs AS INTEGER) AS b${cols}, count(*) AS n FROM ${s.table} ${tailAccess(s)}
+       WHERE ${s.id} > @mark AND ${s.time} >= @since AND ${s.time} < @until${filter} GROUP BY b${cols}`,
     );
     tally.add(tail.all({ mark, since, until, bucketMs }) as Row[]);
     return tally.result();
@@ -176,9 +184,17 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
         }) as Row[],
       );
     }
-    tally.add(statement(`SELECT ${cols}, count(*) AS n FROM ${s.table} NOT INDEXED WHERE ${s.id} > @mark AND ${s.time} >= @since GROUP BY ${cols}`).all({ since, mark }) as Row[]);
+    tally.add(
+      statement(`SELECT ${cols}, count(*) AS n FROM ${s.table} ${tailAccess(s)} WHERE ${s.id} > @mark AND ${s.time} >= @since GROUP BY ${cols}`).all({
+        since,
+        mark,
+      }) as Row[],
+    );
     return tally.result();
   }
+
+  /** How the rows past the mark are read: by rowid when few, else by the time index. */
+  const tailAccess = (s: Series): string => (rollups.pending(s.table) > TAIL_BY_ROWID_MAX ? `INDEXED BY ${s.timeIndex}` : 'NOT INDEXED');
 
   const statements = new Map<string, ReturnType<typeof d.prepare>>();
   function statement(sql: string): ReturnType<typeof d.prepare> {
@@ -190,10 +206,17 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
     return st;
   }
 
-  const EVENTS_BY_SOURCE: Series = { table: 'events', id: 'seq', time: 'recorded_at', rollup: 'event_minutes', keys: ['source'] };
-  const RECEIPTS: Series = { table: 'receipts', id: 'id', time: 'received_at', rollup: 'receipt_minutes', keys: [] };
+  const EVENTS_BY_SOURCE: Series = { table: 'events', id: 'seq', time: 'recorded_at', timeIndex: 'events_time', rollup: 'event_minutes', keys: ['source'] };
+  const RECEIPTS: Series = { table: 'receipts', id: 'id', time: 'received_at', timeIndex: 'receipts_time', rollup: 'receipt_minutes', keys: [] };
   const RECEIPTS_BY_COMMAND: Series = { ...RECEIPTS, keys: ['command', 'platform_id'] };
-  const MISMATCHES_BY_KIND: Series = { table: 'mismatches', id: 'id', time: 'detected_at', rollup: 'mismatch_minutes', keys: ['kind'] };
+  const MISMATCHES_BY_KIND: Series = {
+    table: 'mismatches',
+    id: 'id',
+    time: 'detected_at',
+    timeIndex: 'mismatches_time',
+    rollup: 'mismatch_minutes',
+    keys: ['kind'],
+  };
   const MISMATCHES_BY_PLATFORM: Series = {
     ...MISMATCHES_BY_KIND,
     rollup: 'mismatch_hours',
@@ -223,10 +246,11 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
      WHERE mismatch_id IS NOT NULL AND recorded_at >= @since AND seq <= @mark AND ${EVENT_COUNT_WHERE}
      GROUP BY type, source, platform_id`,
   );
-  const eventCountsTail = d.prepare(
-    `SELECT type, source, platform_id, count(*) AS n FROM events e NOT INDEXED WHERE seq > @mark AND recorded_at >= @since AND ${EVENT_COUNT_WHERE}
-     GROUP BY type, source, platform_id`,
-  );
+  const eventCountsTailSql = (access: string): string =>
+    `SELECT type, source, platform_id, count(*) AS n FROM events e ${access} WHERE seq > @mark AND recorded_at >= @since AND ${EVENT_COUNT_WHERE}
+     GROUP BY type, source, platform_id`;
+  const eventCountsTailByRowid = d.prepare(eventCountsTailSql('NOT INDEXED'));
+  const eventCountsTailByTime = d.prepare(eventCountsTailSql('INDEXED BY events_time'));
   // late_at (partial index mismatches_late) rather than kind: late_at bounds the rows read.
   const lateDelays = d.prepare(`SELECT platform_id, late_by_ms FROM mismatches WHERE late_at >= ? AND +kind = 'late_webhook' LIMIT ${MAX_LATE_DELAYS}`);
   // Users with the most mismatches since a time: by the time index when the period holds few; otherwise users in the
@@ -247,6 +271,7 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
 
   function topUsersByTotal(since: number, limit: number): UserCount[] | undefined {
     const mark = rollups.mark('mismatches');
+    if (rollups.pending('mismatches') > MAX_USER_LOOKUPS) return undefined;
     const top: UserCount[] = [];
     const offer = (c: UserCount): void => {
       if (c.count <= 0) return;
@@ -302,7 +327,8 @@ export function sqliteReports(conn: SqliteConnection): ReportQueries {
         if (last !== null) tally.add(eventCountsEdge.all({ since, last, mark, edge: from * MINUTE_MS }) as Row[]);
       }
       tally.add(eventCountsCorrections.all({ since, mark }) as Row[]);
-      tally.add(eventCountsTail.all({ since, mark }) as Row[]);
+      const tail = rollups.pending('events') > TAIL_BY_ROWID_MAX ? eventCountsTailByTime : eventCountsTailByRowid;
+      tally.add(tail.all({ since, mark }) as Row[]);
       return tally.result().map((r) => ({
         type: str(r.type) as EventType,
         source: str(r.source) as 'webhook' | 'poll',

@@ -35,6 +35,8 @@ export const EVENT_COUNT_TIME = `(CASE WHEN source = 'webhook' THEN min(recorded
 export interface Rollups {
   /** The last seq/id whose row is in the per-minute counts. */
   mark(table: RolledTable): number;
+  /** How many seq/ids lie past the mark (an upper bound of the rows not rolled up yet). */
+  pending(table: RolledTable): number;
   /** Rolls up a bounded number of rows (one step); schedules the rest in the background. */
   catchUp(): void;
 }
@@ -154,6 +156,7 @@ export function sqliteRollups(conn: SqliteConnection): Rollups {
 
   return {
     mark: (table) => getMark.get(table) as number,
+    pending: (table) => Math.max(0, tables.find((t) => t.name === table)!.max() - (getMark.get(table) as number)),
     catchUp(): void {
       if (!d.open || d.inTransaction || performance.now() - lastStep < QUERY_STEP_GAP_MS) return;
       if (runStep()) schedule(BACKGROUND_PAUSE_MS);
