@@ -235,7 +235,7 @@ export async function closeServices(s: Services, log: Logger): Promise<void> {
   s.committer.close();
   s.incidents.close();
   s.settle.stop();
-  s.retention.stop();
+  await s.retention.stop();
   log.info('shutting down: closing database');
   s.store.close();
 }

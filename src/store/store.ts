@@ -109,6 +109,11 @@ export interface SubscriberCursor {
   updatedAt: number;
 }
 
+export interface PruneStepResult extends PruneResult {
+  /** Rows older than the horizon are left: call again. */
+  more: boolean;
+}
+
 export interface PruneResult {
   receipts: number;
   events: number;
@@ -286,7 +291,13 @@ export interface IncidentStore {
 
 /** Retention of the log and the journals. Run by the retention service only. */
 export interface Retention {
+  /** Deletes everything retention removes that is older than `olderThan`, in one call. */
   prune(olderThan: number): PruneResult;
+  /**
+   * One short step of `prune`: at most `maxRows` rows of each table, oldest first, in one transaction. `more` says
+   * whether rows older than `olderThan` are left.
+   */
+  pruneStep(olderThan: number, maxRows: number): PruneStepResult;
 }
 
 /** Every role: what a backend implements and the composition root opens. */

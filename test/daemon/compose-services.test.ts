@@ -61,7 +61,10 @@ describe('composeServices', () => {
     vi.spyOn(s.committer, 'close').mockImplementation(() => void order.push('committer'));
     vi.spyOn(s.incidents, 'close').mockImplementation(() => void order.push('incidents'));
     vi.spyOn(s.settle, 'stop').mockImplementation(() => void order.push('settle'));
-    vi.spyOn(s.retention, 'stop').mockImplementation(() => void order.push('retention'));
+    vi.spyOn(s.retention, 'stop').mockImplementation(() => {
+      order.push('retention');
+      return Promise.resolve();
+    });
     vi.spyOn(store, 'close').mockImplementation(() => void order.push('store'));
     s.settle.start();
     s.retention.start();
@@ -69,7 +72,7 @@ describe('composeServices', () => {
     expect(order).toEqual(['push', 'committer', 'incidents', 'settle', 'retention', 'store']);
     vi.restoreAllMocks();
     s.settle.stop();
-    s.retention.stop();
+    await s.retention.stop();
     s.incidents.close();
     store.close();
   });

@@ -75,6 +75,32 @@ export function retentionContract(factory: StoreFactory): void {
         expect(store.readEvents(0, 10).map((e) => e.seq)).toEqual([4]);
       });
 
+      it('prunes in steps of at most the rows asked per table, oldest first, saying whether more are left, to the same end as one prune', async () => {
+        await fill();
+        for (let i = 0; i < 4; i++) {
+          store.appendEvent(event({ recordedAt: old + 2 + i }));
+          store.insertReceipt(receipt({ seq: 10 + i, receivedAt: old + i }));
+          store.insertMismatch(mismatch({ detectedAt: old + i, status: 'resolved' }));
+        }
+        await store.durable();
+        // Old rows: events 1, 2, 4-7 (the log is pruned as a prefix, so event 3, recorded later, goes with them);
+        // receipts 1 and 10-13; reviewed mismatches 2 + 4; one poll run, one observation.
+        const first = store.pruneStep(T0 - 86_400_000, 2);
+        expect(first).toEqual({ events: 2, receipts: 2, mismatches: 2, pollRuns: 1, observations: 1, more: true });
+        expect(store.prunedThroughSeq()).toBe(2);
+        expect(store.readEvents(0, 1)[0]?.seq).toBe(3);
+        const rest = [store.pruneStep(T0 - 86_400_000, 2), store.pruneStep(T0 - 86_400_000, 2), store.pruneStep(T0 - 86_400_000, 2)];
+        expect(rest.map((r) => r.more)).toEqual([true, true, false]);
+        expect(rest.reduce((n, r) => n + r.events, 0)).toBe(5);
+        expect(rest.reduce((n, r) => n + r.receipts, 0)).toBe(3);
+        expect(rest.reduce((n, r) => n + r.mismatches, 0)).toBe(4);
+        expect(store.readEvents(0, 10)).toEqual([]);
+        expect(store.prunedThroughSeq()).toBe(7);
+        expect(store.countReceipts()).toBe(1);
+        expect(store.listMismatches({ limit: 10 }).map((m) => m.status).sort()).toEqual(['open', 'resolved']);
+        expect(store.pruneStep(T0 - 86_400_000, 2)).toEqual({ events: 0, receipts: 0, mismatches: 0, pollRuns: 0, observations: 0, more: false });
+      });
+
       it('keeps that guarantee across a reopen', async () => {
         if (!h.reopen) return;
         await fill();
