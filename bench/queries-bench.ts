@@ -8,7 +8,7 @@
  * the routes are measured after it. The dashboard's first load is measured as the requests its page makes on load,
  * six at a time as a browser would (no browser: page and API time only).
  */
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,15 +131,19 @@ async function timed(url: string): Promise<number> {
  * The dashboard's files next to the compiled dashboard module (dist-bench/src/dashboard/assets), as the build puts
  * them next to dist/dashboard (scripts/copy-assets.mjs): without them the page answers 503.
  */
-function copyDashboardAssets(): void {
+function copyDashboardAssets(): string[] {
   const from = fileURLToPath(new URL('../../src/dashboard/assets/', import.meta.url));
   const to = fileURLToPath(new URL('../src/dashboard/assets/', import.meta.url));
   rmSync(to, { recursive: true, force: true });
   cpSync(from, to, { recursive: true });
+  // The modules the entry script imports (types.js holds JSDoc types only; the browser never loads it).
+  return readdirSync(join(to, 'js'))
+    .filter((f) => f.endsWith('.js') && f !== 'types.js')
+    .map((f) => `/dashboard/js/${f}`);
 }
 
 export async function queriesBench(o: QueriesOptions): Promise<BenchOutput> {
-  copyDashboardAssets();
+  const dashboardModules = copyDashboardAssets();
   const dir = mkdtempSync(join(tmpdir(), 'opr-bench-queries-'));
   const path = join(dir, 'presence.db');
   const figures: Figure[] = [];
@@ -202,6 +206,7 @@ export async function queriesBench(o: QueriesOptions): Promise<BenchOutput> {
     const load = [
       '/',
       '/dashboard/dashboard.js',
+      ...dashboardModules,
       '/dashboard/dashboard.css',
       '/v1/health',
       '/v1/incidents?limit=20',
@@ -227,7 +232,7 @@ export async function queriesBench(o: QueriesOptions): Promise<BenchOutput> {
     details.firstLoad = { ...fs, eld: firstEld };
     process.stderr.write(`[bench] queries: dashboard first load worst ${fmtNumber(fs.max)} ms (target ≤ ${FIRST_LOAD_TARGET_MS})  worst stall ${fmtNumber(firstEld.maxMs)} ms\n`);
     figures.push(
-      fig('queries', 'queries.firstLoad', `queries: dashboard first load (page, assets and its ${load.length - 3} API calls, 6 at a time; no browser) worst of ${fs.count}`, fs.max, 'ms', {
+      fig('queries', 'queries.firstLoad', `queries: dashboard first load (page, ${dashboardModules.length + 2} script and style files and its ${load.length - 3 - dashboardModules.length} API calls, 6 at a time; no browser) worst of ${fs.count}`, fs.max, 'ms', {
         baseline: `≤ ${FIRST_LOAD_TARGET_MS} ms (p50 ${fmtNumber(fs.p50)} ms)`,
         holds: fs.max <= FIRST_LOAD_TARGET_MS,
       }),
