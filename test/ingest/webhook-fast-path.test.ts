@@ -34,10 +34,8 @@ function variants(command: WebhookCommand): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [base(command)];
   for (const [field, values] of Object.entries(FIELD_VALUES)) {
     for (const v of values) {
-      const body = base(command);
-      if (v === undefined) delete body[field];
-      else body[field] = v;
-      out.push(body);
+      const { [field]: _dropped, ...rest } = base(command);
+      out.push(v === undefined ? rest : { ...rest, [field]: v });
     }
   }
   // Through JSON, as the listener receives them (drops undefined, keeps an own "__proto__" key).
