@@ -128,16 +128,21 @@ async function timed(url: string): Promise<number> {
 }
 
 /**
- * The dashboard's files next to the compiled dashboard module (dist-bench/src/dashboard/assets), as the build puts
- * them next to dist/dashboard (scripts/copy-assets.mjs): without them the page answers 503.
+ * The dashboard's files for the daemon the bench starts, and the paths of the script's modules. Compiled
+ * (dist-bench/bench/), the daemon's code is dist-bench/src/, so the files are copied next to its dashboard module as
+ * the build puts them next to dist/dashboard (scripts/copy-assets.mjs): without them the page answers 503. Run from
+ * the sources (the smoke test), the daemon reads src/dashboard/assets itself and nothing is copied.
  */
 function copyDashboardAssets(): string[] {
-  const from = fileURLToPath(new URL('../../src/dashboard/assets/', import.meta.url));
-  const to = fileURLToPath(new URL('../src/dashboard/assets/', import.meta.url));
-  rmSync(to, { recursive: true, force: true });
-  cpSync(from, to, { recursive: true });
+  const compiled = !fileURLToPath(import.meta.url).endsWith('.ts');
+  const source = fileURLToPath(new URL(compiled ? '../../src/dashboard/assets/' : '../src/dashboard/assets/', import.meta.url));
+  if (compiled) {
+    const to = fileURLToPath(new URL('../src/dashboard/assets/', import.meta.url));
+    rmSync(to, { recursive: true, force: true });
+    cpSync(source, to, { recursive: true });
+  }
   // The modules the entry script imports (types.js holds JSDoc types only; the browser never loads it).
-  return readdirSync(join(to, 'js'))
+  return readdirSync(join(source, 'js'))
     .filter((f) => f.endsWith('.js') && f !== 'types.js')
     .map((f) => `/dashboard/js/${f}`);
 }

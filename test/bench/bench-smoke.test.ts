@@ -3,6 +3,7 @@
  * processes included, from sources through tsx) and every figure must come out as a finite number. No threshold is
  * asserted: timings on a test machine mean nothing.
  */
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { markdownTable } from '../../bench/report.js';
 import { parseArgs, runSuite } from '../../bench/run-bench.js';
@@ -15,7 +16,8 @@ describe('npm run bench', () => {
     expect(() => parseArgs(['--fast'])).toThrow(/unknown argument/);
   });
 
-  it('runs every benchmark at tiny sizes and yields finite figures', async () => {
+  it('runs every benchmark at tiny sizes and yields finite figures, leaving the sources as they were', async () => {
+    const assets = readdirSync('src/dashboard/assets', { recursive: true }).sort();
     const report = await runSuite({
       only: ['ingest', 'sweep', 'correction', 'fanout', 'queries'],
       quick: true,
@@ -42,5 +44,7 @@ describe('npm run bench', () => {
     }
     const table = markdownTable(report.figures);
     expect(table.split('\n')).toHaveLength(report.figures.length + 2);
+    // The queries bench serves the dashboard: run from the sources it must not move or delete their files.
+    expect(readdirSync('src/dashboard/assets', { recursive: true }).sort()).toEqual(assets);
   }, 180_000);
 });
