@@ -30,7 +30,6 @@ function notFound(id: number): ApiError {
   return new ApiError('OPR_ERR_NOT_FOUND', 404, `no mismatch with id ${id}`);
 }
 
-
 /** Sets a mismatch's review status through the incident service, its writer, and answers the mismatch. */
 function reviewed(ctx: ApiContext, id: number, status: 'acknowledged' | 'resolved', note: string | undefined) {
   const m = ctx.incidents.reviewMismatch(id, status, note);

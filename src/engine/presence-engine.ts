@@ -441,7 +441,6 @@ export class PresenceEngine {
     return { mismatchIDs: ids, events };
   }
 
-  /** Records a mismatch that publishes nothing (transient, suspect_poll). */
   /** Adds users to the poller's rotation (configured or discovered); returns how many were new. */
   trackUsers(userIDs: readonly string[], source: 'config' | 'discovery', now = this.now()): number {
     return this.store.trackUsers(userIDs, source, now);
@@ -454,6 +453,7 @@ export class PresenceEngine {
     this.store.updateMismatch(id, { status: 'resolved', updatedAt: at, evidence: [...m.evidence, { at, what: 'note', detail }] });
   }
 
+  /** Records a mismatch that publishes nothing (transient, suspect_poll). */
   recordMismatch(m: NewMismatch): number {
     const id = this.store.insertMismatch(m);
     const saved = this.store.getMismatch(id);

@@ -34,10 +34,6 @@ export interface PollerStatus {
   trackedUsers: number;
 }
 
-/**
- * Runs poll cycles on a node-cron schedule (no overlapping runs; a first cycle right after start), backs off with
- * jitter after failed cycles, and discovers users through get_all_users_uid on its own schedule.
- */
 /** What the scheduler works with. */
 export interface PollSchedulerDeps {
   engine: PresenceEngine;
@@ -51,6 +47,10 @@ export interface PollSchedulerDeps {
   now?: () => number;
 }
 
+/**
+ * Runs poll cycles on a node-cron schedule (no overlapping runs; a first cycle right after start), backs off with
+ * jitter after failed cycles, and discovers users through get_all_users_uid on its own schedule.
+ */
 export class PollScheduler {
   private task: ScheduledTask | undefined;
   private discoveryTimer: NodeJS.Timeout | undefined;
