@@ -27,31 +27,8 @@ describe('the incident service', () => {
   let keys: Map<string, { lastVerifiedAt: number | null; changedAt: number }>;
   let service: IncidentService;
 
-  function record(over: Partial<NewMismatch> & { userID: string }): Mismatch {
-    const m: NewMismatch = {
-      kind: 'missed_offline',
-      platformID: 2,
-      platform: 'Android',
-      detectedAt: now,
-      occurredAfter: null,
-      occurredBefore: now - 5000,
-      eventSeq: null,
-      lateByMs: null,
-      lateAt: null,
-      status: 'open',
-      shadow: false,
-      evidence: [],
-      note: '',
-      updatedAt: now,
-      ...over,
-    };
-    const saved = store.getMismatch(store.insertMismatch(m))!;
-    bus.emit('mismatch:recorded', saved);
-    keys.set(`${m.userID}|${m.platformID}`, { lastVerifiedAt: now - 5000, changedAt: now });
-    return saved;
-  }
-
-  function record0(userID: string): NewMismatch {
+  /** A mismatch of user `userID` as the engine would record it now, not yet stored. */
+  function mismatchOf(userID: string): NewMismatch {
     return {
       kind: 'missed_offline',
       userID,
@@ -69,6 +46,14 @@ describe('the incident service', () => {
       note: '',
       updatedAt: now,
     };
+  }
+
+  function record(over: Partial<NewMismatch> & { userID: string }): Mismatch {
+    const m: NewMismatch = { ...mismatchOf(over.userID), ...over };
+    const saved = store.getMismatch(store.insertMismatch(m))!;
+    bus.emit('mismatch:recorded', saved);
+    keys.set(`${m.userID}|${m.platformID}`, { lastVerifiedAt: now - 5000, changedAt: now });
+    return saved;
   }
 
   beforeEach(() => {
@@ -174,8 +159,8 @@ describe('the incident service', () => {
   it('groups at start the mismatches a crash left out of any incident', () => {
     service.close();
     // Recorded, committed, then the process died before the grouping was written.
-    for (const u of ['a', 'b']) store.insertMismatch({ ...record0(u), detectedAt: now - 2 * MIN });
-    store.insertMismatch({ ...record0('old'), detectedAt: now - 2 * OPTIONS.maxSpanMs });
+    for (const u of ['a', 'b']) store.insertMismatch({ ...mismatchOf(u), detectedAt: now - 2 * MIN });
+    store.insertMismatch({ ...mismatchOf('old'), detectedAt: now - 2 * OPTIONS.maxSpanMs });
     service = new IncidentService(store, bus, { key: (u, p) => keys.get(`${u}|${p}`) }, pino({ level: 'silent' }), OPTIONS, () => now);
     expect(store.listIncidents({ limit: 10 }).map((i) => i.mismatches)).toEqual([2]);
     expect(store.listMismatches({ incidentID: null, limit: 10 }).map((m) => m.userID)).toEqual(['old']);
