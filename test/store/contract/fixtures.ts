@@ -1,5 +1,6 @@
 /** Values the store contract writes: a receipt, an event, a mismatch, a key, a poll run and a cursor, each overridable. */
 import type { KeyState, NewMismatch, NewPresenceEvent } from '../../../src/domain.js';
+import { startedPollRun } from '../../../src/poller/poll-run.js';
 import type { NewReceipt, PollRun, SubscriberCursor } from '../../../src/store/store.js';
 
 export const T0 = 1_732_530_000_000;
@@ -87,20 +88,7 @@ export function keyState(over: Partial<KeyState> = {}): KeyState {
 }
 
 export function pollRun(over: Partial<Omit<PollRun, 'id'>> = {}): Omit<PollRun, 'id'> {
-  return {
-    kind: 'cycle',
-    startedAt: T0,
-    endedAt: null,
-    usersPolled: 0,
-    requests: 0,
-    errors: 0,
-    disagreements: 0,
-    confirmations: 0,
-    corrections: 0,
-    overBudget: false,
-    note: '',
-    ...over,
-  };
+  return { ...startedPollRun('cycle', T0), ...over };
 }
 
 export function cursor(over: Partial<SubscriberCursor> = {}): SubscriberCursor {
