@@ -94,9 +94,44 @@ const apiSchema = z
   })
   .describe('The subscriber and operator API.');
 
+const redisUrl = () =>
+  str().refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { error: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0' },
+  ).meta({ format: 'uri' });
+
+const redisSchema = z
+  .strictObject({
+    url: redisUrl().default('redis://127.0.0.1:6379/0').describe('Redis 7 server shared by every replica (redis:// or rediss:// for TLS; a database number as the path).'),
+    password: str().min(1, 'must not be empty').optional().describe('Redis password (AUTH). Secret.'),
+    passwordFile: str().optional().describe('Path of a file holding store.redis.password.'),
+    keyPrefix: str().regex(/^[A-Za-z0-9:_.{}-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 : _ . { } -').default('opr:').describe('Prefix of every key the daemon uses: several deployments can share one Redis.'),
+    connectTimeoutMs: z.number().int().min(100).max(60_000).default(5000).describe('Connecting to Redis gives up after this long (then retries).'),
+    commandTimeoutMs: z.number().int().min(100).max(60_000).default(5000).describe('A Redis command without an answer this long fails (and is retried or answered 503).'),
+    durability: z
+      .enum(['always', 'everysec'])
+      .default('always')
+      .describe('What an acknowledged webhook needs from Redis: always = AOF with appendfsync always (nothing acknowledged is lost); everysec = up to a second at risk. Checked against the server at start; doctor and /readyz say when it is weaker.'),
+    leaseTtlMs: z.number().int().min(500).max(120_000).default(10_000).describe('The writer lease: if its holder stops renewing it, another replica takes over after this long.'),
+    replicaName: str().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -').optional().describe('This replica\'s name in logs, health and the lease (default: host name and process id).'),
+  })
+  .describe('The shared Redis store (store.backend: redis).');
+
 const storeSchema = z
   .strictObject({
-    path: str().min(1).default('./data/presence.db').describe('SQLite file (created with mode 0600).'),
+    backend: z
+      .enum(['sqlite', 'redis'])
+      .default('sqlite')
+      .describe('sqlite: one node, its state in store.path. redis: several replicas share their state in Redis (store.redis); each keeps a local copy at store.path.'),
+    path: str().min(1).default('./data/presence.db').describe('SQLite file (created with mode 0600). With store.backend redis: this replica\'s local copy of the shared state, rebuilt from Redis when needed.'),
+    redis: redisSchema.default(redisSchema.parse({})),
     retentionDays: z.number().min(0.001).max(3650).default(7).describe('Days receipts, events, polls and resolved mismatches are kept.'),
     incidentRetentionDays: z.number().min(0.001).max(3650).default(30).describe('Days a closed incident is kept after it closed.'),
     openMismatchMaxAgeDays: z
@@ -179,7 +214,7 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type SubscriberConfig = z.infer<typeof subscriberSchema>;
 
 /** Key paths (with `*` for array items) whose values are secrets: never logged, always redacted. */
-export const SECRET_PATHS = ['openim.secret', 'webhook.pathSecret', 'api.tokens', 'subscribers.*.secret'] as const;
+export const SECRET_PATHS = ['openim.secret', 'webhook.pathSecret', 'api.tokens', 'subscribers.*.secret', 'store.redis.password'] as const;
 
 /** `xxxFile` keys whose file content replaces key `xxx` (for api.tokens: one token per line). */
-export const FILE_KEYS = ['openim.secretFile', 'webhook.pathSecretFile', 'api.tokensFile', 'subscribers.*.secretFile'] as const;
+export const FILE_KEYS = ['openim.secretFile', 'webhook.pathSecretFile', 'api.tokensFile', 'subscribers.*.secretFile', 'store.redis.passwordFile'] as const;
