@@ -1,3 +1,4 @@
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { DemoStatus } from '../demo/demo-script.js';
@@ -38,6 +39,8 @@ export interface ApiContext {
   incidents: IncidentService;
   /** Only under `demo`: the scripted episode now (GET /v1/demo; 404 otherwise). */
   demo?: () => DemoStatus;
+  /** With the Redis backend: this replica (its role, Redis, readiness, and catching up with the shared log). */
+  cluster?: Pick<ClusterNode, 'status' | 'ready' | 'caughtUp'>;
   /** Cleanup hooks run when the API server closes (e.g. ending SSE connections). */
   onClose: (fn: () => void | Promise<void>) => void;
 }

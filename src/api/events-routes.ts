@@ -24,6 +24,8 @@ export interface EventsRoutesOptions {
   stream?: EventStreamHub;
   /** Aborted when the server closes: pending long polls answer at once. */
   closing?: AbortSignal;
+  /** Redis backend: resolves once this replica's copy holds what the shared log holds now (or after `timeoutMs`). */
+  caughtUp?: (timeoutMs: number) => Promise<void>;
 }
 
 export function parseListParam(value: unknown, name: string, maxItems = 1000): string[] {
@@ -127,13 +129,29 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
     maxWaitSeconds: api.maxWaitSeconds,
     stream,
     closing: closing.signal,
+    ...(ctx.cluster ? { caughtUp: (ms: number) => ctx.cluster!.caughtUp(ms) } : {}),
   });
+}
+
+/**
+ * With the Redis backend, how long a replica waits for its copy to reach the shared log's head when a client resumes
+ * from a seq it has not applied yet (the client read it from another replica).
+ */
+const CATCH_UP_WAIT_MS = 3000;
+
+/** The client resumes after a seq this copy does not have yet. */
+function cursorAhead(req: FastifyRequest, store: ApiStore): boolean {
+  const header = req.headers['last-event-id'];
+  const raw = typeof header === 'string' && header.trim() !== '' ? header.trim() : (req.query as Record<string, unknown>).after;
+  const cursor = Number(raw);
+  return Number.isSafeInteger(cursor) && cursor > store.headSeq();
 }
 
 /** `GET /v1/events?after=&limit=&wait=&users=&types=` as JSON pages (long poll up to `wait` seconds). */
 export function registerEventPageRoute(app: FastifyInstance, opts: EventsRoutesOptions): void {
   app.get('/v1/events', async (req, reply) => {
     if (opts.stream && req.method === 'GET' && wantsEventStream(req.headers.accept)) {
+      if (opts.caughtUp && cursorAhead(req, opts.store)) await opts.caughtUp(CATCH_UP_WAIT_MS);
       opts.stream.open(req, reply, streamStart(req, opts.store));
       return reply;
     }
@@ -143,6 +161,7 @@ export function registerEventPageRoute(app: FastifyInstance, opts: EventsRoutesO
     const wait = intParam(q.wait, 'wait', 0, 0, opts.maxWaitSeconds);
     const users = parseListParam(q.users, 'users');
     const types = parseTypes(q.types);
+    if (opts.caughtUp && after > opts.store.headSeq()) await opts.caughtUp(CATCH_UP_WAIT_MS);
     assertCursorRetained(opts.store, after);
     const filter = { users, types };
     let page = opts.store.scanEvents(after, limit, filter);

@@ -1,11 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import { ApiError } from '../errors.js';
+import { ApiError, isOprError } from '../errors.js';
 
 /** Renders ApiError (and fastify's own 4xx) as `{ error: { code, message } }`. */
 export function installApiErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof ApiError) {
       return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...err.details } });
+    }
+    // Redis backend: a write that reached a follower, or Redis out of reach; nothing was written, retry soon.
+    if (isOprError(err) && (err.code === 'OPR_ERR_NOT_LEADER' || err.code === 'OPR_ERR_REDIS_UNAVAILABLE')) {
+      return reply.code(503).header('retry-after', '1').send({ error: { code: err.code, message: err.message } });
     }
     const status = err.statusCode ?? 500;
     if (status < 500) {

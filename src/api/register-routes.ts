@@ -28,16 +28,19 @@ export function registerApiRoutes(app: FastifyInstance, ctx: ApiContext): void {
   registerSubscriberRoutes(app, ctx);
   app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', (_req, reply) => {
-    const r = ctx.health.ready();
+    const own = ctx.health.ready();
+    const cluster = ctx.cluster?.ready();
+    const r = own.ready && cluster && !cluster.ready ? cluster : own;
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reason: r.reason });
   });
-  app.get('/v1/health', () =>
-    healthToJson(ctx.health.health(), {
+  app.get('/v1/health', () => ({
+    ...healthToJson(ctx.health.health(), {
       excludedUsers: ctx.store.countTrackedAmong(ctx.config.poll.excludeUsers),
       windowMinutes: ctx.config.reconcile.healthWindowMinutes,
       renewalMinutes: Math.round(ctx.config.reconcile.renewalSilenceMs / 60_000),
     }),
-  );
+    ...(ctx.cluster ? { cluster: ctx.cluster.status() } : {}),
+  }));
   app.get('/v1/demo', () => {
     if (!ctx.demo) throw new ApiError('OPR_ERR_NOT_FOUND', 404, 'not running the demo');
     return demoStatusToJson(ctx.demo());

@@ -27,6 +27,7 @@ import type { PushTuning } from '../push/push-dispatcher.js';
 import { PushDispatcher } from '../push/push-dispatcher.js';
 import type { ReconcileOptions } from '../reconciler/reconciler.js';
 import { RetentionService } from '../store/retention-service.js';
+import type { SqliteStoreOptions } from '../store/sqlite-store.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 
@@ -153,6 +154,14 @@ function composePolling(config: Config, deps: ServiceDeps, store: Store, bus: Ev
   }
 }
 
+/** What the SQLite store tells the log (the single-node store, and a replica's local copy alike). */
+export function sqliteHooks(log: Logger): Omit<SqliteStoreOptions, 'path'> {
+  return {
+    onCheckpointFailure: (err) => log.warn({ err }, 'WAL checkpoints fell back to the event loop: their worker thread failed'),
+    onSyncFailure: (err) => log.fatal({ err }, 'the database cannot be made durable; webhooks are answered 500 until the daemon is restarted'),
+  };
+}
+
 /**
  * Constructs and wires every service of the daemon from `config`. When a part cannot be constructed (e.g. a
  * subscriber's secret that is not a `whsec_` secret), what was already opened (the store, the OpenIM client, the
@@ -161,13 +170,7 @@ function composePolling(config: Config, deps: ServiceDeps, store: Store, bus: Ev
 export function composeServices(config: Config, deps: ServiceDeps): Services {
   const log = deps.logger;
   const now = deps.now ?? Date.now;
-  const store =
-    deps.store ??
-    new SqliteStore({
-      path: config.store.path,
-      onCheckpointFailure: (err) => log.warn({ err }, 'WAL checkpoints fell back to the event loop: their worker thread failed'),
-      onSyncFailure: (err) => log.fatal({ err }, 'the database cannot be made durable; webhooks are answered 500 until the daemon is restarted'),
-    });
+  const store = deps.store ?? new SqliteStore({ path: config.store.path, ...sqliteHooks(log) });
   let openim: OpenImApi | undefined;
   let incidents: IncidentService | undefined;
   try {

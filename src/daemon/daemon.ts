@@ -27,11 +27,17 @@ import type { DemoStatus } from '../demo/demo-script.js';
 import type { IncidentService } from '../incidents/incident-service.js';
 import type { Store } from '../store/store.js';
 import type { ServiceDeps, Services } from './compose-services.js';
-import { closeServices, composeServices } from './compose-services.js';
+import { closeServices, composeServices, sqliteHooks } from './compose-services.js';
+import { ClusterNode } from '../cluster/cluster-node.js';
 
 export interface DaemonDeps extends ServiceDeps {
   /** Only under `demo`: the scripted episode now, served at /v1/demo for the dashboard's banner. */
   demo?: () => DemoStatus;
+  /**
+   * With the Redis backend: told when this replica must stop (it lost the writer lease, or its copy diverged from
+   * the shared log). By default the daemon logs it, closes and exits the process with status 1, to be restarted.
+   */
+  onFatal?: (e: Error) => void;
 }
 
 export interface Daemon {
@@ -47,6 +53,8 @@ export interface Daemon {
   /** Present when polling is enabled. */
   readonly poller: PollScheduler | undefined;
   readonly incidents: IncidentService;
+  /** With the Redis backend: this replica of the deployment. */
+  readonly cluster: ClusterNode | undefined;
   close(): Promise<void>;
 }
 
@@ -98,7 +106,7 @@ interface Listeners {
   close(): Promise<void>;
 }
 
-function createListeners(config: Config, services: Services, deps: DaemonDeps, pathSecret: string): Listeners {
+function createListeners(config: Config, services: Services, deps: DaemonDeps, pathSecret: string, cluster: ClusterNode | undefined): Listeners {
   const log = deps.logger;
   const now = deps.now ?? Date.now;
   const { store, bus, engine, health, incidents, push, committer, platformIDs } = services;
@@ -152,7 +160,20 @@ function createListeners(config: Config, services: Services, deps: DaemonDeps, p
   api.addHook('preClose', async () => {
     await Promise.allSettled(closeHooks.map(async (fn) => fn()));
   });
-  registerApiRoutes(api, { config, store, bus, health, metrics, log, now, push, incidents, ...(deps.demo ? { demo: deps.demo } : {}), onClose: (fn) => closeHooks.push(fn) });
+  registerApiRoutes(api, {
+    config,
+    store,
+    bus,
+    health,
+    metrics,
+    log,
+    now,
+    push,
+    incidents,
+    ...(deps.demo ? { demo: deps.demo } : {}),
+    ...(cluster ? { cluster } : {}),
+    onClose: (fn) => closeHooks.push(fn),
+  });
 
   const webhook = shared
     ? api
@@ -177,7 +198,8 @@ function createListeners(config: Config, services: Services, deps: DaemonDeps, p
     pathSecret,
     allowlist: config.webhook.allowlist,
     platformIDs,
-    submit: (i) => committer.submit(i),
+    // With the Redis backend, into the shared inbox (the writer ingests it); otherwise into this node's group commit.
+    submit: cluster ? (i) => cluster.submit(i) : (i) => committer.submit(i),
     bus,
     now,
   });
@@ -218,8 +240,21 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   // `run` refuses this before starting (the same issue); a configuration built in code gets it here.
   if (pathSecret === undefined) throw new ConfigError(requireSecrets(config).filter((issue) => issue.path === 'webhook.pathSecret'));
 
+  let cluster: ClusterNode | undefined;
+  let fatal = (e: Error): void => {
+    throw e;
+  };
+  if (config.store.backend === 'redis' && deps.store === undefined) {
+    cluster = await ClusterNode.open(config, { logger: log, sqlite: sqliteHooks(log), onFatal: (e) => fatal(e) });
+  }
   // Constructs everything but starts nothing; closes what it opened if a part cannot be constructed.
-  const services = composeServices(config, deps);
+  let services: Services;
+  try {
+    services = composeServices(config, cluster ? { ...deps, store: cluster.store } : deps);
+  } catch (err) {
+    await cluster?.close();
+    throw err;
+  }
   const { store, engine, bus, health, incidents, push } = services;
   const poller = services.polling?.scheduler;
   let listeners: Listeners | undefined;
@@ -231,19 +266,44 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
         log.info('shutting down: closing listeners');
         await listeners.close();
       }
+      await cluster?.stopWork();
       await closeServices(services, log);
+      if (cluster) {
+        log.info('shutting down: handing the shared log and the writer lease over');
+        await cluster.close();
+      }
       log.info('shut down');
     })());
+  fatal =
+    deps.onFatal ??
+    ((e: Error): void => {
+      log.fatal({ err: e }, 'this replica must stop: it exits, to be restarted');
+      void close().finally(() => process.exit(1));
+    });
 
-  try {
-    listeners = createListeners(config, services, deps, pathSecret);
+  /** The services only the writer runs (with the Redis backend: once this replica holds the writer lease). */
+  const startWriting = (): void => {
     // Held offlines take effect when their settle window ends; retention runs once now, then periodically.
     services.settle.start();
     services.retention.start();
-    await listeners.listen();
     poller?.start();
     push.start();
     incidents.start();
+  };
+  try {
+    listeners = createListeners(config, services, deps, pathSecret, cluster);
+    if (cluster) {
+      await listeners.listen();
+      cluster.start({ engine, bus, start: startWriting }, urlOf(listeners.api));
+    } else {
+      // Settling and retention run before the listeners open, polling and delivery after.
+      services.settle.start();
+      services.retention.start();
+      await listeners.listen();
+      poller?.start();
+      push.start();
+      incidents.start();
+    }
   } catch (err) {
     log.info('start failed: closing what was opened');
     await close().catch((closeErr: unknown) => log.error({ err: closeErr }, 'closing after a failed start failed'));
@@ -256,5 +316,5 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     { api: apiUrl, webhook: `${urlOf(listeners.webhook)}/<webhook.pathSecret>`, store: store.location, mode: config.mode, events: store.headSeq() },
     'daemon listening',
   );
-  return { config, webhookUrl, apiUrl, store, engine, bus, health, poller, incidents, close };
+  return { config, webhookUrl, apiUrl, store, engine, bus, health, poller, incidents, cluster, close };
 }

@@ -79,6 +79,30 @@ export class PresenceEngine {
     this.userVersions = store.loadUserVersions();
   }
 
+  /**
+   * Loads the state from the store again (with the Redis backend, when this replica becomes the writer: its copy
+   * was written by another replica's engine).
+   */
+  reload(): void {
+    this.keys.clear();
+    this.held.clear();
+    this.onlinePlatforms.clear();
+    this.userPlatforms.clear();
+    this.keyedUsers = new UserFilter();
+    this.userVersions.clear();
+    for (const k of this.store.loadKeys()) this.setKey(k);
+    for (const [u, v] of this.store.loadUserVersions()) this.userVersions.set(u, v);
+  }
+
+  /**
+   * Follows writes another replica's engine made (with the Redis backend, on a follower: its copy was just given
+   * them), so presence counts and health stay current.
+   */
+  replicate(keys: readonly KeyState[], versions: readonly (readonly [string, number])[]): void {
+    for (const k of keys) this.setKey(k);
+    for (const [u, v] of versions) this.userVersions.set(u, v);
+  }
+
   get options(): PresenceEngineOptions {
     return this.opts;
   }

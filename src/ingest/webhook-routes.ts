@@ -12,7 +12,8 @@ export interface WebhookRoutesOptions {
   allowlist: readonly string[];
   /** The platformIDs accepted (OpenIM's and `webhook.extraPlatforms`); by default OpenIM's only. */
   platformIDs?: ReadonlySet<number>;
-  submit: (item: IngestItem) => Promise<IngestResult>;
+  /** Records the webhook durably; `accepted`: taken into the shared inbox (Redis backend), ingested by the writer. */
+  submit: (item: IngestItem) => Promise<IngestResult | 'accepted'>;
   bus: EventBus;
   now?: () => number;
 }
@@ -27,6 +28,7 @@ export const REJECT_REASONS = [
   'unknown_command',
   'overloaded',
   'shutting_down',
+  'store_unavailable',
   'forbidden',
   'unknown_platform',
 ] as const;
@@ -118,12 +120,13 @@ export function registerWebhookRoutes(app: FastifyInstance, opts: WebhookRoutesO
     if (!platformIDs.has(webhook.platformID)) {
       return reject(reply, command, 'unknown_platform', 400, `unknown platformID ${webhook.platformID}: ${platformsAllowed}`);
     }
-    let outcome: IngestResult;
+    let outcome: IngestResult | 'accepted';
     try {
       outcome = await opts.submit({ webhook, body: raw, receivedAt: now(), remoteAddress: req.socket.remoteAddress ?? '' });
     } catch (e) {
       if (isOprError(e) && e.code === 'OPR_ERR_INGEST_OVERLOADED') return reject(reply, command, 'overloaded', 503, 'receiver overloaded, try later');
       if (isOprError(e) && e.code === 'OPR_ERR_INGEST_CLOSED') return reject(reply, command, 'shutting_down', 503, 'receiver shutting down');
+      if (isOprError(e) && e.code === 'OPR_ERR_REDIS_UNAVAILABLE') return reject(reply, command, 'store_unavailable', 503, 'store unavailable, try later');
       throw e;
     }
     opts.bus.emit('webhook:accepted', { command, latencyMs: performance.now() - started, duplicate: outcome === 'duplicate' });

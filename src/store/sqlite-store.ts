@@ -25,6 +25,11 @@ export interface SqliteStoreOptions {
   onSyncFailure?: (err: OprError) => void;
   /** Told when WAL checkpoints fall back from their worker thread to the event loop (see wal-checkpointer.ts). */
   onCheckpointFailure?: (err: Error) => void;
+  /**
+   * A further bound on what readers of the log see (beyond the durable head): with the Redis backend, the seqs the
+   * shared log already holds (src/cluster/replicated-store.ts).
+   */
+  visibleLimit?: () => number;
 }
 
 /**
@@ -74,15 +79,20 @@ export class SqliteStore {
     const getMeta = this.db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
     const setMeta = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
     const countUsers = this.db.prepare('SELECT count(*) FROM users').pluck();
+    this.getMeta = (key) => getMeta.get(key) as string | undefined;
+    this.setMeta = (key, value) => {
+      this.wrote();
+      setMeta.run(key, value);
+    };
     const conn: SqliteConnection = {
       db: this.db,
       wrote: () => this.wrote(),
-      visibleSeq: () => (this.walSync ? this.walSync.durableSeq : this.committedSeq()),
-      getMeta: (key) => getMeta.get(key) as string | undefined,
-      setMeta: (key, value) => {
-        this.wrote();
-        setMeta.run(key, value);
+      visibleSeq: () => {
+        const durable = this.walSync ? this.walSync.durableSeq : this.committedSeq();
+        return options.visibleLimit ? Math.min(durable, options.visibleLimit()) : durable;
       },
+      getMeta: this.getMeta,
+      setMeta: this.setMeta,
       countUsers: () => (this.usersCount ??= countUsers.get() as number),
       usersAdded: (rows) => {
         if (this.usersCount !== undefined) this.usersCount += rows;
@@ -107,6 +117,11 @@ export class SqliteStore {
       this.walSync = new WalSync(`${options.path}-wal`, this.committedSeq(), options.onSyncFailure);
     }
   }
+
+  /** A named value of the `meta` table (replication marks; not part of `Store`). */
+  readonly getMeta: (key: string) => string | undefined;
+  /** Sets a named value of the `meta` table (inside a transaction, it commits with it). */
+  readonly setMeta: (key: string, value: string) => void;
 
   transaction<T>(fn: () => T): T {
     let result: T;

@@ -1,0 +1,152 @@
+/**
+ * Keeps a follower's local copy in step with the shared log: reads the entries after the one it applied last
+ * (blocking on its own connection while there are none), applies each entry's writes to the local SQLite store in
+ * one transaction with the new replication mark, and checks that every write returns what it returned on the writer
+ * (ids and seqs included); a difference is fatal (OPR_ERR_REPLICA_DIVERGED). What was applied is reported once on
+ * disk: its events go to the replica's event bus (its SSE clients), its key states to the replica's engine cache.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { KeyState, NewPresenceEvent, PresenceEvent } from '../domain.js';
+import { OprError } from '../errors.js';
+import type { SqliteStore } from '../store/sqlite-store.js';
+import type { RedisLog } from './redis-log.js';
+import type { LogEntry, ReplicationMark, StoredEntry } from './replicated-store.js';
+import { MARK_KEY, readMark, WRITE_METHODS } from './replicated-store.js';
+
+export interface Applied {
+  events: PresenceEvent[];
+  keys: KeyState[];
+  versions: [userID: string, version: number][];
+}
+
+export interface LogFollowerDeps {
+  store: SqliteStore;
+  log: RedisLog;
+  /** A connection of its own (XREAD BLOCK holds it). */
+  blocking: Redis;
+  onApplied: (a: Applied) => void;
+  onFatal: (e: Error) => void;
+  logger: Logger;
+  /** Longest a read waits for a new entry (ms): also how long `stop` may take. */
+  blockMs?: number;
+}
+
+const BATCH = 500;
+const WRITES: ReadonlySet<string> = new Set(WRITE_METHODS);
+
+export class LogFollower {
+  private appliedN: number;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private readonly waiters: { n: number; resolve: () => void }[] = [];
+
+  constructor(private readonly deps: LogFollowerDeps) {
+    this.appliedN = readMark(deps.store).n;
+  }
+
+  /** The position of the last entry applied. */
+  get applied(): number {
+    return this.appliedN;
+  }
+
+  /** Applies every entry the log holds now (without waiting for more). */
+  async catchUp(): Promise<void> {
+    for (;;) {
+      const entries = await this.deps.log.range(this.appliedN, BATCH);
+      if (entries.length === 0) return;
+      this.apply(entries);
+    }
+  }
+
+  /** Follows the log until `stop`. */
+  start(): void {
+    this.stopping = false;
+    this.running ??= this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+  }
+
+  /** Resolves once the entry at `n` is applied, or after `timeoutMs` (whichever comes first). */
+  waitFor(n: number, timeoutMs: number): Promise<void> {
+    if (this.appliedN >= n) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = { n, resolve };
+      this.waiters.push(w);
+      setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve();
+      }, timeoutMs).unref();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    let delay = 50;
+    while (!this.stopping) {
+      let entries: StoredEntry[];
+      try {
+        entries = await this.deps.log.next(this.deps.blocking, this.appliedN, BATCH, this.deps.blockMs ?? 500);
+        delay = 50;
+      } catch (e) {
+        if (this.stopping) return;
+        this.deps.logger.warn({ err: { message: (e as Error).message } }, 'reading the shared log failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(2 * delay, 2000);
+        continue;
+      }
+      if (entries.length === 0) continue;
+      try {
+        this.apply(entries);
+      } catch (e) {
+        this.deps.onFatal(e as Error);
+        return;
+      }
+    }
+  }
+
+  /** Applies entries in one local transaction; throws OPR_ERR_REPLICA_DIVERGED when a write's result differs. */
+  apply(entries: readonly StoredEntry[]): void {
+    const store = this.deps.store;
+    const applied: Applied = { events: [], keys: [], versions: [] };
+    let mark: ReplicationMark | undefined;
+    store.transaction(() => {
+      for (const stored of entries) {
+        if (stored.n !== (mark?.n ?? this.appliedN) + 1) {
+          throw new OprError('OPR_ERR_REPLICA_DIVERGED', `the shared log skips from ${mark?.n ?? this.appliedN} to ${stored.n}`, { n: stored.n });
+        }
+        const entry = JSON.parse(stored.json) as LogEntry;
+        for (const [method, args, recorded] of entry.ops) {
+          if (!WRITES.has(method)) throw new OprError('OPR_ERR_REPLICA_DIVERGED', `entry ${stored.n} has an unknown write ${method}`, { n: stored.n });
+          const result = (store[method] as (...a: unknown[]) => unknown)(...args) ?? null;
+          if (JSON.stringify(result) !== JSON.stringify(recorded)) {
+            throw new OprError(
+              'OPR_ERR_REPLICA_DIVERGED',
+              `entry ${stored.n} (${entry.c}): ${method} returned ${JSON.stringify(result)} here, ${JSON.stringify(recorded)} on the writer`,
+              { n: stored.n, method },
+            );
+          }
+          if (method === 'appendEvent') applied.events.push({ ...(args[0] as NewPresenceEvent), seq: result as number });
+          else if (method === 'upsertKey') applied.keys.push(args[0] as KeyState);
+          else if (method === 'setUserVersion') applied.versions.push([args[0] as string, args[1] as number]);
+        }
+        mark = { n: stored.n, c: stored.c };
+      }
+      if (mark) store.setMeta(MARK_KEY, JSON.stringify(mark));
+    });
+    if (!mark) return;
+    this.appliedN = mark.n;
+    store.whenDurable(
+      () => this.deps.onApplied(applied),
+      (err) => this.deps.onFatal(err),
+    );
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.waiters[i]!.n <= this.appliedN) this.waiters.splice(i, 1)[0]!.resolve();
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The webhook inbox (store.backend redis): every replica accepts OpenIM's webhooks by adding them, validated, to one
+ * Redis stream, and answers once Redis holds them (with appendfsync always, once they are in its AOF). The writer
+ * consumes the inbox in order: each batch is ingested by the engine in one transaction, whose log entry also moves
+ * the inbox cursor (one Lua script), so a webhook is ingested exactly once whichever replica took it and whenever the
+ * writer changes. Consumed entries are trimmed.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { IngestItem, PresenceEngine } from '../engine/presence-engine.js';
+import { OprError } from '../errors.js';
+import type { ClusterKeys } from './cluster-keys.js';
+import type { ReplicatedStore } from './replicated-store.js';
+
+export class WebhookInbox {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: ClusterKeys,
+  ) {}
+
+  /** Adds a validated webhook; resolves once Redis holds it, or throws OPR_ERR_REDIS_UNAVAILABLE. */
+  async add(item: IngestItem): Promise<void> {
+    try {
+      await this.redis.xadd(this.keys.inbox, '*', 'd', JSON.stringify(item));
+    } catch (e) {
+      throw new OprError('OPR_ERR_REDIS_UNAVAILABLE', `redis did not take the webhook: ${(e as Error).message}`, {}, { cause: e });
+    }
+  }
+
+  /** Webhooks accepted and not yet consumed by the writer. */
+  async depth(): Promise<number> {
+    const cursor = (await this.redis.get(this.keys.inboxCursor)) ?? '0-0';
+    const n = await this.redis.xlen(this.keys.inbox);
+    // Entries up to the cursor stay until the next trim.
+    const consumed = (await this.redis.xrange(this.keys.inbox, '-', cursor)).length;
+    return n - consumed;
+  }
+}
+
+export interface InboxConsumerDeps {
+  redis: Redis;
+  /** A connection of its own (XREAD BLOCK holds it). */
+  blocking: Redis;
+  keys: ClusterKeys;
+  replicated: ReplicatedStore;
+  engine: PresenceEngine;
+  logger: Logger;
+  maxBatch: number;
+  blockMs?: number;
+}
+
+
+/** The writer's side: ingests the inbox in order until stopped. */
+export class InboxConsumer {
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private lastTrim = 0;
+
+  constructor(private readonly deps: InboxConsumerDeps) {}
+
+  start(): void {
+    this.stopping = false;
+    this.running ??= this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const { redis, blocking, keys, replicated, logger } = this.deps;
+    let cursor: string | undefined;
+    let delay = 50;
+    while (!this.stopping) {
+      try {
+        cursor ??= (await redis.get(keys.inboxCursor)) ?? '0-0';
+        const reply = (await blocking.xread('COUNT', this.deps.maxBatch, 'BLOCK', this.deps.blockMs ?? 500, 'STREAMS', keys.inbox, cursor));
+        delay = 50;
+        if (reply === null) continue;
+        const entries = reply[0]![1];
+        if (entries.length === 0) continue;
+        const last = entries[entries.length - 1]![0];
+        this.ingest(entries.map(([, fields]) => JSON.parse(fields[1]!) as IngestItem), last);
+        cursor = last;
+        await replicated.store.durable();
+        if (Date.now() - this.lastTrim > 5000) {
+          this.lastTrim = Date.now();
+          await redis.xtrim(keys.inbox, 'MINID', cursor);
+        }
+      } catch (e) {
+        if (this.stopping) return;
+        if (isFatal(e)) return;
+        logger.warn({ err: { message: (e as Error).message } }, 'consuming the webhook inbox failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(2 * delay, 2000);
+      }
+    }
+  }
+
+  /**
+   * One transaction for the batch, whose log entry moves the cursor to `last`. Should the engine fail on the batch
+   * (a defect), each webhook is tried alone, and one that still fails is logged with its body and skipped.
+   */
+  private ingest(items: IngestItem[], last: string): void {
+    const { replicated, engine, logger } = this.deps;
+    replicated.consumeInboxWith(last);
+    try {
+      engine.ingest(items);
+      return;
+    } catch (e) {
+      logger.error({ err: e, size: items.length }, 'ingesting a batch from the inbox failed; trying its webhooks one by one');
+    }
+    for (const item of items) {
+      try {
+        engine.ingest([item]);
+      } catch (e) {
+        logger.error({ err: e, body: item.body }, 'a webhook from the inbox could not be ingested: skipped');
+      }
+    }
+  }
+}
+
+function isFatal(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'OPR_ERR_LEASE_LOST' || code === 'OPR_ERR_REPLICA_DIVERGED';
+}

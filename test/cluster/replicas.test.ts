@@ -1,0 +1,64 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Daemon } from '../../src/daemon/daemon.js';
+import type { PresenceEvent } from '../../src/domain.js';
+import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
+import type { TestRedisServer } from '../helpers/redis-server.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+
+type TestDaemon = Daemon & { cleanupDir: () => void };
+
+let redis: TestRedisServer;
+let prefixN = 0;
+const running: TestDaemon[] = [];
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+afterEach(async () => {
+  for (const d of running.splice(0)) {
+    await d.close();
+    d.cleanupDir();
+  }
+});
+
+async function replica(prefix: string, name: string): Promise<TestDaemon> {
+  const d = await startTestDaemon({ store: { backend: 'redis', redis: { url: redis.url, keyPrefix: prefix, leaseTtlMs: 1000, replicaName: name } } });
+  running.push(d);
+  return d;
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function events(d: Daemon, after = 0): Promise<PresenceEvent[]> {
+  const res = await fetch(`${d.apiUrl}/v1/events?after=${after}&limit=1000`);
+  return ((await res.json()) as { events: PresenceEvent[] }).events;
+}
+
+describe('replicas sharing one redis', () => {
+  it('serve the same stream, with the same seqs, whichever replica took the webhooks', async () => {
+    const prefix = `t${++prefixN}:`;
+    const a = await replica(prefix, 'a');
+    const b = await replica(prefix, 'b');
+    await until('a writer', () => a.cluster!.status().role === 'writer' || b.cluster!.status().role === 'writer');
+    for (let i = 1; i <= 20; i++) {
+      const target = i % 2 === 0 ? a : b;
+      const r = await postWebhook(target, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i));
+      expect(r.status).toBe(200);
+    }
+    const onA = await until('20 events on a', async () => ((await events(a)).length === 20 ? events(a) : undefined));
+    const onB = await until('20 events on b', async () => ((await events(b)).length === 20 ? events(b) : undefined));
+    expect(onA.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(onB).toEqual(onA);
+  });
+});
