@@ -158,6 +158,12 @@ export class ClusterNode {
     this.electionTimer.unref();
   }
 
+  /** The replica holding the writer lease now (read from Redis). */
+  async writerNow(): Promise<LeaseHolder | undefined> {
+    this.lastHolder = await this.lease.holder();
+    return this.lastHolder;
+  }
+
   /** Waits (at most `timeoutMs`) until this copy holds every entry the shared log holds now. */
   async caughtUp(timeoutMs: number): Promise<void> {
     if (this.isWriter || !this.follower) return;

@@ -9,6 +9,7 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { IncomingMessage, RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { requireSecrets } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
 import { installApiErrorHandler } from '../api/http-errors.js';
@@ -29,6 +30,7 @@ import type { Store } from '../store/store.js';
 import type { ServiceDeps, Services } from './compose-services.js';
 import { closeServices, composeServices, sqliteHooks } from './compose-services.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
+import { registerWriteForwarding } from '../cluster/write-forwarding.js';
 
 export interface DaemonDeps extends ServiceDeps {
   /** Only under `demo`: the scripted episode now, served at /v1/demo for the dashboard's banner. */
@@ -82,6 +84,13 @@ function urlOf(app: FastifyInstance): string {
   const addr = app.server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return `http://${host}:${addr.port}`;
+}
+
+/** The listener's URL as other hosts reach it: a wildcard address (0.0.0.0, ::) becomes this host's name. */
+function reachableUrlOf(app: FastifyInstance): string {
+  const addr = app.server.address() as AddressInfo;
+  if (addr.address === '0.0.0.0' || addr.address === '::') return `http://${hostname()}:${addr.port}`;
+  return urlOf(app);
 }
 
 /**
@@ -160,6 +169,13 @@ function createListeners(config: Config, services: Services, deps: DaemonDeps, p
   api.addHook('preClose', async () => {
     await Promise.allSettled(closeHooks.map(async (fn) => fn()));
   });
+  if (cluster) {
+    registerWriteForwarding(api, {
+      isWriter: () => cluster.isWriter,
+      writer: () => cluster.writerNow(),
+      timeoutMs: config.store.redis.commandTimeoutMs,
+    });
+  }
   registerApiRoutes(api, {
     config,
     store,
@@ -294,7 +310,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     listeners = createListeners(config, services, deps, pathSecret, cluster);
     if (cluster) {
       await listeners.listen();
-      cluster.start({ engine, bus, start: startWriting }, urlOf(listeners.api));
+      cluster.start({ engine, bus, start: startWriting }, reachableUrlOf(listeners.api));
     } else {
       // Settling and retention run before the listeners open, polling and delivery after.
       services.settle.start();
