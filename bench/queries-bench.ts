@@ -81,7 +81,7 @@ function fillStore(path: string, o: QueriesOptions, now: number): { userIDs: str
             mismatchID: null,
           };
           store.appendEvent(e);
-          store.setUserVersion(userID, version, toOnline);
+          store.setUserVersion(userID, version, toOnline, at);
         }
       });
     }

@@ -217,7 +217,7 @@ export class PresenceEngine {
       versions.set(e.userID, version);
       const full = { ...e, userOnline: set.size > 0, userVersion: version };
       const seq = this.store.appendEvent(full);
-      this.store.setUserVersion(e.userID, version, full.userOnline);
+      this.store.setUserVersion(e.userID, version, full.userOnline, e.recordedAt);
       const ev = { ...full, seq };
       published.push(ev);
       return ev;

@@ -150,7 +150,11 @@ export interface ReceiptLog {
 export interface PresenceStateStore {
   upsertKey(state: KeyState): void;
   loadKeys(): KeyState[];
-  setUserVersion(userID: string, version: number, online: boolean): void;
+  /**
+   * Sets a user's version counter and user-level state; `at` is when the user was first seen, kept if it is tracked
+   * already (written here, not read from a clock, so a replica replaying the write stores the same row).
+   */
+  setUserVersion(userID: string, version: number, online: boolean, at: number): void;
   loadUserVersions(): Map<string, number>;
   /** Presence rows ordered by (userID, platformID), after the given position. */
   presencePage(after: { userID: string; platformID: number } | null, limit: number, onlineOnly: boolean): PresenceRow[];

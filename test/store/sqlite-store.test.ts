@@ -156,7 +156,7 @@ describe('the SQLite store on disk', () => {
     a.insertReceipt(receipt());
     a.appendEvent(event());
     a.appendEvent(event({ type: 'presence.offline', userOnline: false, userVersion: 2 }));
-    a.setUserVersion('u1', 2, false);
+    a.setUserVersion('u1', 2, false, 1000);
     a.upsertKey({
       userID: 'u1',
       platformID: 5,

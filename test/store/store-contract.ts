@@ -26,8 +26,8 @@ export interface StoreHarness {
   file?: string;
   /** Closes the store and opens the same data again (backends that persist). */
   reopen?: () => Store;
-  /** Removes whatever the harness created. The store is closed before. */
-  cleanup: () => void;
+  /** Removes whatever the harness created (and may check what the test left). The store is closed before. */
+  cleanup: () => void | Promise<void>;
 }
 
 export type StoreFactory = () => StoreHarness;

@@ -98,10 +98,10 @@ export function sqlitePresence(conn: SqliteConnection): PresenceStateStore {
     loadKeys(): KeyState[] {
       return (loadKeys.all() as Row[]).map(rowToKey);
     },
-    setUserVersion(userID: string, version: number, online: boolean): void {
+    setUserVersion(userID: string, version: number, online: boolean, at: number): void {
       conn.wrote();
       if (updateVersion.run(version, online ? 1 : 0, userID).changes > 0) return;
-      insertVersion.run(userID, version, online ? 1 : 0, Date.now());
+      insertVersion.run(userID, version, online ? 1 : 0, at);
       conn.usersAdded(1);
     },
     loadUserVersions(): Map<string, number> {

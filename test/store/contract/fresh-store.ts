@@ -9,8 +9,8 @@ export function freshStoreEachTest(factory: StoreFactory, use: (h: StoreHarness)
     h = factory();
     use(h);
   });
-  afterEach(() => {
+  afterEach(async () => {
     h?.store.close();
-    h?.cleanup();
+    await h?.cleanup();
   });
 }

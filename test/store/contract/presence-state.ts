@@ -91,9 +91,9 @@ export function presenceStateContract(factory: StoreFactory): void {
       });
 
       it('keeps per-user versions, loading only users that have one', () => {
-        store.setUserVersion('u1', 1, true);
-        store.setUserVersion('u1', 2, false);
-        store.setUserVersion('u2', 7, true);
+        store.setUserVersion('u1', 1, true, 1000);
+        store.setUserVersion('u1', 2, false, 1000);
+        store.setUserVersion('u2', 7, true, 1000);
         store.trackUsers(['u3'], 'config', T0);
         expect(store.loadUserVersions()).toEqual(
           new Map([

@@ -28,13 +28,13 @@ export function trackedUsersContract(factory: StoreFactory): void {
       it('counts a user first seen through its version counter, and not one added by a rolled-back transaction', () => {
         expect(store.countTrackedUsers()).toBe(0);
         store.trackUsers(['a'], 'config', T0);
-        store.setUserVersion('b', 1, true);
-        store.setUserVersion('a', 2, false);
+        store.setUserVersion('b', 1, true, 1000);
+        store.setUserVersion('a', 2, false, 1000);
         expect(store.countTrackedUsers()).toBe(2);
         expect(() =>
           store.transaction(() => {
             store.trackUsers(['c', 'd'], 'discovery', T0);
-            store.setUserVersion('e', 1, true);
+            store.setUserVersion('e', 1, true, 1000);
             expect(store.countTrackedUsers()).toBe(5);
             throw new Error('boom');
           }),
