@@ -3,6 +3,7 @@ import { registerCheckConfigCommand } from './check-config-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerDoctorCommand } from './doctor-command.js';
 import { registerIncidentsCommand } from './incidents-command.js';
+import { registerMigrateCommand } from './migrate-command.js';
 import { registerMismatchesCommand } from './mismatches-command.js';
 import { registerReportCommand } from './report-command.js';
 import { registerRunCommand } from './run-command.js';
@@ -26,4 +27,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerSimulateCommand,
   registerTailCommand,
   registerSubscribersCommand,
+  registerMigrateCommand,
 ];
