@@ -229,7 +229,9 @@ export class ClusterNode {
       role: this.isWriter ? 'writer' : 'follower',
       writer: this.lastHolder,
       redis: { url: safeRedisUrl(this.config.store.redis.url), connected: this.redis.status === 'ready', durability: this.durability },
-      log: { applied: follower ? follower.applied : this.replicated.appendedPosition, head: Math.max(this.lastHead, follower?.applied ?? 0) },
+      log: follower
+        ? { applied: follower.applied, head: Math.max(this.lastHead, follower.applied) }
+        : { applied: this.replicated.appendedPosition, head: this.replicated.appendedPosition },
     };
   }
 
