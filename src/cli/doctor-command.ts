@@ -7,6 +7,10 @@
  * `url:` line of the webhooks.yml block, because OpenIM needs it there.
  */
 import type { Command } from 'commander';
+import pino from 'pino';
+import { clusterKeys } from '../cluster/cluster-keys.js';
+import { checkDurability, connectRedis, openRedis, safeRedisUrl } from '../cluster/redis-connection.js';
+import { parseLease } from '../cluster/writer-lease.js';
 import { badPortOfUrl, badPortReason, isFetchBadPort } from '../config/bad-ports.js';
 import { formatConfigIssue, loadConfig } from '../config/load-config.js';
 import { configSchema } from '../config/schema.js';
@@ -274,6 +278,86 @@ function apiPortChecks(config: Config): DoctorCheck[] {
   ];
 }
 
+/**
+ * store.backend redis: Redis answers, persists at least as store.redis.durability asks (the server's own CONFIG), and
+ * some replica holds the writer lease. Nothing is written; the connection is closed afterwards.
+ */
+async function redisChecks(config: Config): Promise<DoctorCheck[]> {
+  if (config.store.backend !== 'redis') return [];
+  const settings = config.store.redis;
+  const url = safeRedisUrl(settings.url);
+  const names = { reach: `redis reachable at ${url}`, durability: 'redis durability', lease: 'writer lease' };
+  const checks: DoctorCheck[] = [];
+  const redis = connectRedis(settings, pino({ level: 'silent' }), { name: 'openim-presence-doctor' });
+  // What the connection reported (ECONNREFUSED, WRONGPASS, …): openRedis only sees "Connection is closed".
+  let lastError: string | undefined;
+  redis.on('error', (err: Error) => {
+    lastError = err.message;
+  });
+  try {
+    try {
+      await openRedis(redis, settings);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      checks.push({
+        name: names.reach,
+        status: 'fail',
+        detail: lastError !== undefined && !why.includes(lastError) ? `${why} (${lastError})` : why,
+        fix: `start redis-server (Redis 7) and make sure this host reaches it; set store.redis.url (now ${url}) to its address, and store.redis.password (or passwordFile, or OPR_STORE__REDIS__PASSWORD) when it requires AUTH`,
+      });
+      for (const n of [names.durability, names.lease]) checks.push({ name: n, status: 'skip', detail: 'not checked: redis is not reachable' });
+      return checks;
+    }
+    checks.push({ name: names.reach, status: 'ok', detail: 'answered PING' });
+
+    const durability = await checkDurability(redis, settings.durability);
+    if (durability.actual === 'unknown') {
+      checks.push({
+        name: names.durability,
+        status: 'warn',
+        detail: durability.message,
+        fix: `allow CONFIG GET to this client, or make sure redis.conf has appendonly yes and appendfsync ${durability.wanted}`,
+      });
+    } else if (durability.ok) {
+      checks.push({ name: names.durability, status: 'ok', detail: durability.message });
+    } else {
+      checks.push({
+        name: names.durability,
+        status: 'fail',
+        detail: durability.message,
+        fix: `set \`appendonly yes\` and \`appendfsync ${durability.wanted}\` in redis.conf and restart redis-server (or CONFIG SET both, then CONFIG REWRITE)${
+          durability.wanted === 'always' && durability.actual === 'everysec' ? ', or set store.redis.durability to everysec if up to a second of acknowledged webhooks may be lost' : ''
+        }`,
+      });
+    }
+
+    const keys = clusterKeys(settings.keyPrefix);
+    const holder = parseLease(await redis.get(keys.lease));
+    if (holder !== undefined) {
+      const api = holder.apiUrl === '' ? '' : `, API at ${shownUrl(holder.apiUrl)}`;
+      checks.push({ name: names.lease, status: 'ok', detail: `held by replica ${JSON.stringify(holder.replica)} (fencing token ${holder.token}${api})` });
+    } else {
+      const used = (await redis.exists(keys.cluster)) === 1;
+      checks.push({
+        name: names.lease,
+        status: 'warn',
+        detail: `nobody holds it (key ${keys.lease}): ${used ? 'no replica is the writer now, so webhooks wait in the inbox and nothing is polled' : `no replica has used key prefix ${JSON.stringify(settings.keyPrefix)} yet`}`,
+        fix: 'start a replica (`openim-presence run`) with this store.redis.url and store.redis.keyPrefix; one of them takes the lease within store.redis.leaseTtlMs',
+      });
+    }
+  } catch (err) {
+    // Reachable at first, then a command failed (timeout, ACL, the server went away).
+    const done = new Set(checks.map((c) => c.name));
+    const why = err instanceof Error ? err.message : String(err);
+    for (const n of [names.durability, names.lease]) {
+      if (!done.has(n)) checks.push({ name: n, status: 'fail', detail: `redis did not answer: ${why}`, fix: 'check that redis-server at store.redis.url runs and answers within store.redis.commandTimeoutMs' });
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return checks;
+}
+
 /** The lines to paste into OpenIM's config/webhooks.yml. */
 export function webhooksYml(url: string): string {
   return [
@@ -291,7 +375,13 @@ export function webhooksYml(url: string): string {
 const MARK: Record<CheckStatus, string> = { ok: '[ ok ]', warn: '[warn]', fail: '[FAIL]', skip: '[skip]' };
 
 export async function runDoctor(config: Config, deps: DoctorDeps = {}): Promise<DoctorReport> {
-  const checks = [...(await openImChecks(config, deps)), ...(await listenerChecks(config, deps)), ...publicUrlChecks(config), ...apiPortChecks(config)];
+  const checks = [
+    ...(await openImChecks(config, deps)),
+    ...(await listenerChecks(config, deps)),
+    ...(await redisChecks(config)),
+    ...publicUrlChecks(config),
+    ...apiPortChecks(config),
+  ];
   const ok = checks.every((c) => c.status !== 'fail');
   const lines: string[] = ['openim-presence doctor', ''];
   for (const c of checks) {
@@ -318,7 +408,7 @@ export async function runDoctor(config: Config, deps: DoctorDeps = {}): Promise<
 export function registerDoctorCommand(program: Command): void {
   const cmd = program
     .command('doctor')
-    .description("Check OpenIM reachability, the admin token, the status form and the webhook listener's URL; print the webhooks.yml lines to paste")
+    .description("Check OpenIM reachability, the admin token, the status form, the webhook listener's URL and (store.backend redis) Redis; print the webhooks.yml lines to paste")
     .option('-c, --config <file>', 'YAML configuration file');
   exitTwoOnUsageErrors(cmd);
   cmd.action(
