@@ -6,7 +6,8 @@
  * - `head`, `last-commit`, `log`: the shared log (a stream whose entry `n` has the id `n-1`), its last `n`, and the
  *   commit id of that entry (to recognise a retried append);
  * - `inbox`, `inbox-cursor`: webhooks accepted by any replica, and the last one the writer consumed;
- * - `snapshot`, `snapshot:<i>`: a copy of a SQLite store the log starts from (written by `migrate`).
+ * - `snapshot`, `snapshot:<gen>:<i>`: an image of a SQLite copy the log starts from (the writer's, every
+ *   store.redis.snapshotEveryEntries entries; `migrate`'s has no generation: `snapshot:<i>`).
  */
 export interface ClusterKeys {
   readonly cluster: string;
@@ -18,7 +19,8 @@ export interface ClusterKeys {
   readonly inbox: string;
   readonly inboxCursor: string;
   readonly snapshot: string;
-  snapshotChunk(i: number): string;
+  /** Chunk `i` of the snapshot of generation `gen` (none: `migrate`'s). */
+  snapshotChunk(i: number, gen?: string): string;
 }
 
 export function clusterKeys(prefix: string): ClusterKeys {
@@ -32,6 +34,6 @@ export function clusterKeys(prefix: string): ClusterKeys {
     inbox: `${prefix}inbox`,
     inboxCursor: `${prefix}inbox-cursor`,
     snapshot: `${prefix}snapshot`,
-    snapshotChunk: (i) => `${prefix}snapshot:${i}`,
+    snapshotChunk: (i, gen) => (gen ? `${prefix}snapshot:${gen}:${i}` : `${prefix}snapshot:${i}`),
   };
 }

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../engine/event-bus.js';
 import type { IngestItem, PresenceEngine } from '../engine/presence-engine.js';
-import type { SqliteStoreOptions } from '../store/sqlite-store.js';
+import type { SqliteStore, SqliteStoreOptions } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import { clusterKeys } from './cluster-keys.js';
@@ -24,10 +24,14 @@ import { LogFollower } from './log-follower.js';
 import type { DurabilityCheck } from './redis-connection.js';
 import { checkDurability, connectRedis, openRedis, safeRedisUrl } from './redis-connection.js';
 import { RedisLog } from './redis-log.js';
+import { Snapshotter } from './snapshots.js';
 import { ReplicatedStore } from './replicated-store.js';
 import { InboxConsumer, WebhookInbox } from './webhook-inbox.js';
 import type { LeaseHolder } from './writer-lease.js';
 import { WriterLease } from './writer-lease.js';
+
+/** How often the writer checks whether a snapshot is due. */
+const SNAPSHOT_CHECK_MS = 10_000;
 
 export interface ClusterStatus {
   replica: string;
@@ -50,9 +54,12 @@ export interface WriterServices {
 export class ClusterNode {
   private follower: LogFollower | undefined;
   private consumer: InboxConsumer | undefined;
+  private snapshotter: Snapshotter | undefined;
   private electionTimer: NodeJS.Timeout | undefined;
   private electing = false;
   private closed = false;
+  /** Why this replica must stop (lease lost, copy diverged), once it must. */
+  private failed: Error | undefined;
   /** `stopWork` was called: no more promotion. */
   private stopping = false;
   private writer: WriterServices | undefined;
@@ -69,6 +76,7 @@ export class ClusterNode {
     private readonly keys: ClusterKeys,
     private readonly redisLog: RedisLog,
     readonly replicated: ReplicatedStore,
+    private readonly local: SqliteStore,
     readonly durability: DurabilityCheck,
     readonly inbox: WebhookInbox,
     private readonly lease: WriterLease,
@@ -107,7 +115,7 @@ export class ClusterNode {
         onAppendTrouble: (e) => (e ? log.warn({ err: { message: e.message } }, 'appending to the shared log failed; retrying') : log.info('appending to the shared log works again')),
       }));
       const lease = new WriterLease(redis, keys, { ttlMs: settings.leaseTtlMs, replica, apiUrl: () => late.node?.apiUrl ?? '', onLost: fatal }, log);
-      const node = (late.node = new ClusterNode(config, replica, redis, followConn, inboxConn, keys, redisLog, replicated, durability, new WebhookInbox(redis, keys), lease, log, deps.onFatal));
+      const node = (late.node = new ClusterNode(config, replica, redis, followConn, inboxConn, keys, redisLog, replicated, local, durability, new WebhookInbox(redis, keys), lease, log, deps.onFatal));
       node.follower = new LogFollower({
         store: local,
         log: redisLog,
@@ -156,6 +164,11 @@ export class ClusterNode {
     void this.elect();
     this.electionTimer = setInterval(() => void this.elect(), every);
     this.electionTimer.unref();
+  }
+
+  /** Takes a snapshot now if one is due (the writer only; otherwise nothing). */
+  async snapshotIfDue(): Promise<void> {
+    await this.snapshotter?.check();
   }
 
   /** The replica holding the writer lease now (read from Redis). */
@@ -212,12 +225,25 @@ export class ClusterNode {
       maxBatch: this.config.webhook.commitMaxBatch,
     });
     this.consumer.start();
+    this.snapshotter = new Snapshotter({
+      local: this.local,
+      replicated: this.replicated,
+      redis: this.redis,
+      keys: this.keys,
+      leaseValue: value,
+      prefix: this.config.store.redis.keyPrefix,
+      every: this.config.store.redis.snapshotEveryEntries,
+      checkMs: SNAPSHOT_CHECK_MS,
+      log: this.log,
+    });
+    this.snapshotter.start();
     w.start();
     this.log.info({ replica: this.replica, head: await this.redisLog.head() }, 'this replica is the writer');
   }
 
   private fatal(e: Error): void {
-    if (this.closed) return;
+    if (this.closed || this.failed) return;
+    this.failed = e;
     this.replicated.fail(e);
     this.onFatal(e);
   }
@@ -237,6 +263,7 @@ export class ClusterNode {
 
   /** Ready: Redis answers and persists as asked. */
   ready(): { ready: boolean; reason: string } {
+    if (this.failed) return { ready: false, reason: `this replica is stopping: ${this.failed.message}` };
     if (this.redis.status !== 'ready') return { ready: false, reason: `redis unavailable (${this.redis.status}): webhooks are answered 503` };
     if (!this.durability.ok) return { ready: false, reason: this.durability.message };
     return { ready: true, reason: 'ok' };
@@ -247,6 +274,7 @@ export class ClusterNode {
     this.stopping = true;
     if (this.electionTimer) clearInterval(this.electionTimer);
     this.electionTimer = undefined;
+    this.snapshotter?.stop();
     await this.consumer?.stop();
     await this.follower?.stop();
   }

@@ -22,12 +22,14 @@ export interface SnapshotInfo {
   commit: string;
   chunks: number;
   bytes: number;
+  /** The generation its chunks are stored under (none for `migrate`'s). */
+  gen: string;
 }
 
 export async function readSnapshotInfo(redis: Redis, keys: ClusterKeys): Promise<SnapshotInfo | undefined> {
   const h = await redis.hgetall(keys.snapshot);
   if (h.chunks === undefined) return undefined;
-  return { base: Number(h.base), commit: h.commit ?? '', chunks: Number(h.chunks), bytes: Number(h.bytes) };
+  return { base: Number(h.base), commit: h.commit ?? '', chunks: Number(h.chunks), bytes: Number(h.bytes), gen: h.gen ?? '' };
 }
 
 /** The cluster id (created by the first replica or `migrate`). */
@@ -61,6 +63,32 @@ function removeFiles(path: string): void {
   for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
 }
 
+/**
+ * Writes the snapshot's image to `path`. The writer may replace the snapshot meanwhile (deleting the chunks being
+ * read): then the newest one is read again, a few times at most. Returns the snapshot restored.
+ */
+async function restoreSnapshot(path: string, redis: Redis, keys: ClusterKeys, first: SnapshotInfo, logger: Logger): Promise<SnapshotInfo> {
+  let snapshot: SnapshotInfo | undefined = first;
+  for (let attempt = 1; snapshot !== undefined; attempt++) {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < snapshot.chunks; i++) {
+      const chunk = await redis.getBuffer(keys.snapshotChunk(i, snapshot.gen));
+      if (chunk === null) break;
+      parts.push(chunk);
+    }
+    if (parts.length === snapshot.chunks) {
+      const tmp = `${path}.restore`;
+      writeFileSync(tmp, Buffer.concat(parts), { mode: 0o600 });
+      renameSync(tmp, path);
+      logger.info({ path, bytes: snapshot.bytes, base: snapshot.base }, 'local copy restored from the snapshot in redis');
+      return snapshot;
+    }
+    if (attempt >= 5) break;
+    snapshot = await readSnapshotInfo(redis, keys);
+  }
+  throw new OprError('OPR_ERR_REPLICA_DIVERGED', 'the snapshot in redis is incomplete (chunks missing); run `openim-presence migrate` again or restore redis', {});
+}
+
 /** Opens (or builds) the local copy for this cluster. */
 export async function openLocalCopy(opts: {
   sqlite: SqliteStoreOptions;
@@ -87,22 +115,12 @@ export async function openLocalCopy(opts: {
     store.close();
     removeFiles(path);
   }
-  if (snapshot !== undefined && path !== ':memory:') {
-    const tmp = `${path}.restore`;
-    const parts: Buffer[] = [];
-    for (let i = 0; i < snapshot.chunks; i++) {
-      const chunk = await redis.getBuffer(keys.snapshotChunk(i));
-      if (chunk === null) throw new OprError('OPR_ERR_REPLICA_DIVERGED', `snapshot chunk ${i} of ${snapshot.chunks} is missing in redis`, { chunk: i });
-      parts.push(chunk);
-    }
-    writeFileSync(tmp, Buffer.concat(parts), { mode: 0o600 });
-    renameSync(tmp, path);
-    logger.info({ path, bytes: snapshot.bytes, base: snapshot.base }, 'local copy restored from the snapshot in redis');
-  }
+  let restored = snapshot;
+  if (snapshot !== undefined && path !== ':memory:') restored = await restoreSnapshot(path, redis, keys, snapshot, logger);
   const store = new SqliteStore(sqlite);
   store.transaction(() => {
     store.setMeta(CLUSTER_ID_KEY, clusterID);
-    store.setMeta(MARK_KEY, JSON.stringify({ n: snapshot?.base ?? 0, c: snapshot?.commit ?? '' }));
+    store.setMeta(MARK_KEY, JSON.stringify({ n: restored?.base ?? 0, c: restored?.commit ?? '' }));
   });
   return store;
 }

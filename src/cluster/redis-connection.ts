@@ -16,10 +16,12 @@ export function connectRedis(settings: RedisSettings, log: Logger, options: { bl
     ...(settings.password !== undefined ? { password: settings.password } : {}),
     connectTimeout: settings.connectTimeoutMs,
     ...(options.blocking === true ? {} : { commandTimeout: settings.commandTimeoutMs }),
-    // Commands fail at once while disconnected (the caller answers 503 or retries) instead of queueing without bound.
-    enableOfflineQueue: true,
+    // Commands fail at once while disconnected (the caller answers 503 or retries) instead of waiting for a
+    // reconnection; the first connection is awaited explicitly (`openRedis`).
+    enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    // Reconnect soon after Redis is back (a restart is usually shorter than a second).
+    retryStrategy: (times) => Math.min(50 * times, 500),
     connectionName: options.name ?? 'openim-presence',
     lazyConnect: true,
   });
@@ -79,6 +81,22 @@ export async function checkDurability(redis: Redis, wanted: 'always' | 'everysec
     else actual = fsync[1] === 'always' ? 'always' : fsync[1] === 'everysec' ? 'everysec' : 'no';
   } catch {
     actual = 'unknown';
+  }
+  // An eviction policy may drop the log or the inbox under memory pressure: as weak as no persistence at all.
+  let eviction: string | undefined;
+  try {
+    const policy = ((await redis.config('GET', 'maxmemory-policy')) as string[])[1];
+    if (policy !== undefined && policy !== 'noeviction') eviction = policy;
+  } catch {
+    // CONFIG refused: reported through `actual`.
+  }
+  if (eviction !== undefined) {
+    return {
+      wanted,
+      actual,
+      ok: false,
+      message: `redis may evict keys (maxmemory-policy ${eviction}): the shared log or the inbox could be dropped under memory pressure; set maxmemory-policy noeviction in redis.conf`,
+    };
   }
   const ok = actual !== 'unknown' && RANK[actual] >= RANK[wanted];
   const message =

@@ -120,6 +120,13 @@ const redisSchema = z
       .default('always')
       .describe('What an acknowledged webhook needs from Redis: always = AOF with appendfsync always (nothing acknowledged is lost); everysec = up to a second at risk. Checked against the server at start; doctor and /readyz say when it is weaker.'),
     leaseTtlMs: z.number().int().min(500).max(120_000).default(10_000).describe('The writer lease: if its holder stops renewing it, another replica takes over after this long.'),
+    snapshotEveryEntries: z
+      .number()
+      .int()
+      .min(100)
+      .max(100_000_000)
+      .default(50_000)
+      .describe('The writer stores an image of its copy in Redis every this many log entries and trims the log up to it: Redis holds one image and the entries since.'),
     replicaName: str().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -').optional().describe('This replica\'s name in logs, health and the lease (default: host name and process id).'),
   })
   .describe('The shared Redis store (store.backend: redis).');

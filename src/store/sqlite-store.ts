@@ -123,6 +123,14 @@ export class SqliteStore {
   /** Sets a named value of the `meta` table (inside a transaction, it commits with it). */
   readonly setMeta: (key: string, value: string) => void;
 
+  /**
+   * Copies the database to `file` with SQLite's online backup, a few pages per turn of the event loop; writes made
+   * meanwhile are in the copy (not part of `Store`: the Redis backend's snapshots).
+   */
+  async backupTo(file: string): Promise<void> {
+    await this.db.backup(file);
+  }
+
   transaction<T>(fn: () => T): T {
     let result: T;
     try {

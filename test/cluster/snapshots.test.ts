@@ -1,0 +1,121 @@
+/**
+ * Snapshots on the Redis backend: the writer stores an image of its copy every store.redis.snapshotEveryEntries log
+ * entries and trims the log up to it; a replica started afterwards with a new store.path is built from the image and
+ * the entries after it, and serves the same stream; a snapshot is never published by a replica that lost the lease.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { clusterKeys } from '../../src/cluster/cluster-keys.js';
+import { readSnapshotInfo } from '../../src/cluster/local-copy.js';
+import type { Daemon } from '../../src/daemon/daemon.js';
+import type { PresenceEvent } from '../../src/domain.js';
+import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
+import type { TestRedisServer } from '../helpers/redis-server.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+
+type TestDaemon = Daemon & { cleanupDir: () => void };
+
+let server: TestRedisServer;
+let redis: Redis;
+const running: TestDaemon[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  redis = new Redis(server.url);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+afterEach(async () => {
+  for (const d of running.splice(0)) {
+    await d.close();
+    d.cleanupDir();
+  }
+});
+
+async function replica(prefix: string, name: string, leaseTtlMs = 1000): Promise<TestDaemon> {
+  const d = await startTestDaemon({
+    store: { backend: 'redis', redis: { url: server.url, keyPrefix: prefix, leaseTtlMs, replicaName: name, snapshotEveryEntries: 100 } },
+  });
+  running.push(d);
+  return d;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function events(d: Daemon): Promise<PresenceEvent[]> {
+  const res = await fetch(`${d.apiUrl}/v1/events?after=0&limit=1000`);
+  return ((await res.json()) as { events: PresenceEvent[] }).events;
+}
+
+describe('snapshots', () => {
+  it('trim the log, and a new replica is built from the image plus the entries after it', async () => {
+    const prefix = 'snap1:';
+    const keys = clusterKeys(prefix);
+    const a = await replica(prefix, 'a');
+    await until('a writer', async () => a.cluster!.status().role === 'writer');
+    // One entry per webhook when they arrive one at a time.
+    for (let i = 1; i <= 150; i++) {
+      expect((await postWebhook(a, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
+    }
+    await until('150 events', async () => (await events(a)).length === 150);
+    const before = await redis.xlen(keys.log);
+    await a.cluster!.snapshotIfDue();
+    const snap = await readSnapshotInfo(redis, keys);
+    expect(snap, 'a snapshot was taken').toBeDefined();
+    expect(snap!.base).toBeGreaterThanOrEqual(100);
+    expect(await redis.xlen(keys.log), 'the log is trimmed up to the snapshot').toBe(before - snap!.base);
+
+    // More entries after the snapshot, then a replica that never saw the log before the image.
+    for (let i = 151; i <= 170; i++) {
+      expect((await postWebhook(a, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
+    }
+    const b = await replica(prefix, 'b');
+    const onB = await until('170 events on b', async () => {
+      const ev = await events(b);
+      return ev.length === 170 ? ev : undefined;
+    });
+    expect(onB).toEqual(await events(a));
+
+    // A second snapshot replaces the first: its chunks are gone.
+    for (let i = 171; i <= 300; i++) {
+      expect((await postWebhook(b, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
+    }
+    await until('300 events on a', async () => (await events(a)).length === 300);
+    await a.cluster!.snapshotIfDue();
+    const second = await readSnapshotInfo(redis, keys);
+    expect(second!.base).toBeGreaterThan(snap!.base);
+    expect(await redis.exists(keys.snapshotChunk(0, snap!.gen))).toBe(0);
+    expect(await redis.exists(keys.snapshotChunk(0, second!.gen))).toBe(1);
+  });
+
+  it('is not published once another replica holds the lease', async () => {
+    const prefix = 'snap2:';
+    const keys = clusterKeys(prefix);
+    // A long lease: its renewal (every 20 s) does not come round while the test swaps the lease's value.
+    const a = await replica(prefix, 'a', 60_000);
+    await until('a writer', async () => a.cluster!.status().role === 'writer');
+    for (let i = 1; i <= 120; i++) {
+      expect((await postWebhook(a, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
+    }
+    await until('120 events', async () => (await events(a)).length === 120);
+    // Another replica's lease (as after a takeover): the image must not become the snapshot, the log stays whole.
+    const held = await redis.get(keys.lease);
+    await redis.set(keys.lease, '999|intruder|', 'PX', 60_000);
+    const before = await redis.xlen(keys.log);
+    await a.cluster!.snapshotIfDue();
+    expect(await readSnapshotInfo(redis, keys)).toBeUndefined();
+    expect(await redis.xlen(keys.log)).toBe(before);
+    expect((await redis.keys(`${prefix}snapshot*`)).length, 'no chunk left behind').toBe(0);
+    if (held !== null) await redis.set(keys.lease, held, 'PX', 60_000);
+  });
+});
