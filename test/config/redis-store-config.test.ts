@@ -27,6 +27,7 @@ describe('store.backend and store.redis', () => {
       commandTimeoutMs: 5000,
       durability: 'always',
       leaseTtlMs: 10_000,
+      snapshotEveryEntries: 50_000,
     });
     expect(store.redis.password).toBeUndefined();
     expect(store).toEqual(configSchema.parse({}).store);
@@ -60,6 +61,7 @@ describe('store.backend and store.redis', () => {
       durability: 'everysec',
       leaseTtlMs: 4000,
       replicaName: 'replica-a',
+      snapshotEveryEntries: 50_000,
     });
   });
 
