@@ -276,7 +276,7 @@ describe('three replicas on one redis', () => {
     expect(correctionProblems(settled)).toEqual([]);
 
     // The SSE client saw everything, in order, once.
-    await until('the SSE client at the head', async () => (sse.record.cursor >= head ? true : undefined), 15_000);
+    await until('the SSE client at the head', () => Promise.resolve(sse.record.cursor >= head ? true : undefined), 15_000);
     expect(sse.record.problems).toEqual([]);
     expect(sseMoves).toBeGreaterThanOrEqual(1);
     expect(sseServedBy.length - 1, 'the SSE client moved to another replica whenever its own was killed').toBeGreaterThanOrEqual(sseMoves);

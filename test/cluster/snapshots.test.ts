@@ -62,7 +62,7 @@ describe('snapshots', () => {
     const prefix = 'snap1:';
     const keys = clusterKeys(prefix);
     const a = await replica(prefix, 'a');
-    await until('a writer', async () => a.cluster!.status().role === 'writer');
+    await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
     // One entry per webhook when they arrive one at a time.
     for (let i = 1; i <= 150; i++) {
       expect((await postWebhook(a, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
@@ -103,7 +103,7 @@ describe('snapshots', () => {
     const keys = clusterKeys(prefix);
     // A long lease: its renewal (every 20 s) does not come round while the test swaps the lease's value.
     const a = await replica(prefix, 'a', 60_000);
-    await until('a writer', async () => a.cluster!.status().role === 'writer');
+    await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
     for (let i = 1; i <= 120; i++) {
       expect((await postWebhook(a, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
     }

@@ -44,7 +44,7 @@ function rows(file: string): Record<string, string[]> {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[];
     for (const t of tables) {
       if (DERIVED.has(t)) continue;
-      out[t] = (db.prepare(`SELECT * FROM "${t}"`).all() as unknown[]).map((r) => JSON.stringify(r)).sort();
+      out[t] = (db.prepare(`SELECT * FROM "${t}"`).all()).map((r) => JSON.stringify(r)).sort();
     }
     return out;
   } finally {

@@ -192,9 +192,9 @@ export function reportQueriesContract(factory: StoreFactory): void {
       h = factory();
       store = h.store;
     });
-    afterEach(() => {
+    afterEach(async () => {
       store.close();
-      h.cleanup();
+      await h.cleanup();
     });
 
     describe('webhook transitions and their receipts', () => {
