@@ -82,9 +82,8 @@ export class InboxConsumer {
         if (reply === null) continue;
         const entries = reply[0]![1];
         if (entries.length === 0) continue;
-        const last = entries[entries.length - 1]![0];
-        this.ingest(entries.map(([, fields]) => JSON.parse(fields[1]!) as IngestItem), last);
-        cursor = last;
+        this.ingest(entries.map(([id, fields]) => [id, JSON.parse(fields[1]!) as IngestItem]));
+        cursor = entries[entries.length - 1]![0];
         await replicated.store.durable();
         if (Date.now() - this.lastTrim > 5000) {
           this.lastTrim = Date.now();
@@ -101,19 +100,21 @@ export class InboxConsumer {
   }
 
   /**
-   * One transaction for the batch, whose log entry moves the cursor to `last`. Should the engine fail on the batch
-   * (a defect), each webhook is tried alone, and one that still fails is logged with its body and skipped.
+   * One transaction for the batch, whose log entry moves the cursor past it. Should the engine fail on the batch (a
+   * defect), each webhook is tried alone, each commit moving the cursor past its own webhook only; one that still
+   * fails is logged with its body and skipped.
    */
-  private ingest(items: IngestItem[], last: string): void {
+  private ingest(entries: readonly (readonly [id: string, item: IngestItem])[]): void {
     const { replicated, engine, logger } = this.deps;
-    replicated.consumeInboxWith(last);
+    replicated.consumeInboxWith(entries[entries.length - 1]![0]);
     try {
-      engine.ingest(items);
+      engine.ingest(entries.map(([, item]) => item));
       return;
     } catch (e) {
-      logger.error({ err: e, size: items.length }, 'ingesting a batch from the inbox failed; trying its webhooks one by one');
+      logger.error({ err: e, size: entries.length }, 'ingesting a batch from the inbox failed; trying its webhooks one by one');
     }
-    for (const item of items) {
+    for (const [id, item] of entries) {
+      replicated.consumeInboxWith(id);
       try {
         engine.ingest([item]);
       } catch (e) {

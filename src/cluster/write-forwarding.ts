@@ -12,10 +12,14 @@ export interface WriteForwardingOptions {
   isWriter: () => boolean;
   /** The writer now, from Redis. */
   writer: () => Promise<LeaseHolder | undefined>;
+  /** This replica's name (it may hold the lease while still catching up). */
+  replica: string;
   timeoutMs: number;
 }
 
 const FORWARDED_HEADERS = ['authorization', 'content-type', 'accept'];
+/** Set on a forwarded request: the replica that forwarded it. */
+const FORWARDED_BY = 'x-opr-forwarded-by';
 
 function notLeader(reply: FastifyReply, message: string): FastifyReply {
   return reply
@@ -27,9 +31,12 @@ function notLeader(reply: FastifyReply, message: string): FastifyReply {
 export function registerWriteForwarding(app: FastifyInstance, opts: WriteForwardingOptions): void {
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS' || !req.url.startsWith('/v1/') || opts.isWriter()) return;
+    // Forwarded once at most: a replica that believed itself the writer when the request was sent is not one now.
+    if (req.headers[FORWARDED_BY] !== undefined) return notLeader(reply, 'the writer changed while this request was forwarded; retry in a moment');
     const writer = await opts.writer().catch(() => undefined);
     if (writer === undefined || writer.apiUrl === '') return notLeader(reply, 'no replica holds the writer lease right now (an election is under way); retry in a moment');
-    const headers: Record<string, string> = { 'x-forwarded-by': 'openim-presence' };
+    if (writer.replica === opts.replica) return notLeader(reply, 'this replica is becoming the writer (catching up with the shared log); retry in a moment');
+    const headers: Record<string, string> = { [FORWARDED_BY]: opts.replica };
     for (const h of FORWARDED_HEADERS) {
       const v = req.headers[h];
       if (typeof v === 'string') headers[h] = v;

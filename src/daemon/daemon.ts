@@ -173,6 +173,7 @@ function createListeners(config: Config, services: Services, deps: DaemonDeps, p
     registerWriteForwarding(api, {
       isWriter: () => cluster.isWriter,
       writer: () => cluster.writerNow(),
+      replica: cluster.replica,
       timeoutMs: config.store.redis.commandTimeoutMs,
     });
   }

@@ -1,7 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import type { PresenceEvent } from '../../src/domain.js';
+import type { Simulator } from '../../src/simulator/index.js';
+import { startSimulator } from '../../src/simulator/index.js';
 import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
+import { FAST_RECONCILE } from '../helpers/sim-pair.js';
 import type { TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 
@@ -24,8 +27,17 @@ afterEach(async () => {
   }
 });
 
-async function replica(prefix: string, name: string): Promise<TestDaemon> {
-  const d = await startTestDaemon({ store: { backend: 'redis', redis: { url: redis.url, keyPrefix: prefix, leaseTtlMs: 1000, replicaName: name } } });
+async function replica(prefix: string, name: string, sim?: Simulator): Promise<TestDaemon> {
+  const d = await startTestDaemon({
+    store: { backend: 'redis', redis: { url: redis.url, keyPrefix: prefix, leaseTtlMs: 1000, replicaName: name } },
+    ...(sim
+      ? {
+          openim: { apiUrl: sim.apiUrl, secret: sim.secret, retries: 1, timeoutMs: 2000 },
+          poll: { enabled: true, intervalSeconds: 1, coverageSeconds: 1 },
+          reconcile: FAST_RECONCILE,
+        }
+      : {}),
+  });
   running.push(d);
   return d;
 }
@@ -60,5 +72,39 @@ describe('replicas sharing one redis', () => {
     const onB = await until('20 events on b', async () => ((await events(b)).length === 20 ? events(b) : undefined));
     expect(onA.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(onB).toEqual(onA);
+  });
+
+  it("forward an operator's acknowledgement from a follower to the writer, and refuse a second hop", async () => {
+    const sim = await startSimulator({ users: 5, workload: false, loss: 1 });
+    try {
+      const prefix = `t${++prefixN}:`;
+      const a = await replica(prefix, 'a', sim);
+      await until('a writer', () => a.cluster!.status().role === 'writer');
+      const b = await replica(prefix, 'b', sim);
+      // The first polls learn the empty state; a connection whose webhook is lost is then a missed online.
+      await new Promise((r) => setTimeout(r, 1500));
+      sim.connect('u1', 1);
+      const mismatch = await until('a missed_online on the follower', async () => {
+        const res = await fetch(`${b.apiUrl}/v1/mismatches`);
+        const list = ((await res.json()) as { mismatches: { id: number; kind: string; status: string }[] }).mismatches;
+        return list.find((m) => m.kind === 'missed_online');
+      }, 20_000);
+      expect(mismatch.status).toBe('open');
+      const ack = await fetch(`${b.apiUrl}/v1/mismatches/${mismatch.id}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ note: 'seen' }) });
+      expect(ack.status).toBe(200);
+      expect(((await ack.json()) as { status: string }).status).toBe('acknowledged');
+      for (const d of [a, b]) {
+        await until(`the acknowledgement on ${d === a ? 'a' : 'b'}`, async () => {
+          const m = (await (await fetch(`${d.apiUrl}/v1/mismatches/${mismatch.id}`)).json()) as { status: string };
+          return m.status === 'acknowledged' || undefined;
+        });
+      }
+      // A request already forwarded once is not forwarded again (no loop between replicas that disagree on the writer).
+      const hop = await fetch(`${b.apiUrl}/v1/mismatches/${mismatch.id}/resolve`, { method: 'POST', headers: { 'x-opr-forwarded-by': 'c' } });
+      expect(hop.status).toBe(503);
+      expect(((await hop.json()) as { error: { code: string } }).error.code).toBe('OPR_ERR_NOT_LEADER');
+    } finally {
+      await sim.close();
+    }
   });
 });
