@@ -14,6 +14,7 @@ import { startTestDaemon, TEST_PATH_SECRET } from '../helpers/daemon-fixture.js'
 import { freePort } from '../helpers/free-port.js';
 import type { TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 type TestDaemon = Daemon & { cleanupDir: () => void; dir: string };
 type RedisInput = NonNullable<NonNullable<ConfigInput['store']>['redis']>;
@@ -25,16 +26,6 @@ function check(checks: DoctorCheck[], prefix: string): DoctorCheck {
   const c = checks.find((x) => x.name.startsWith(prefix));
   if (!c) throw new Error(`no check starting with ${prefix}: ${checks.map((x) => x.name).join(' | ')}`);
   return c;
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('openim-presence doctor with store.backend redis', () => {

@@ -11,6 +11,7 @@ import type { TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { cursor, event, keyState, mismatch } from '../store/contract/fixtures.js';
+import { until } from '../helpers/until.js';
 
 type TestDaemon = Daemon & { cleanupDir: () => void; dir: string };
 
@@ -73,16 +74,6 @@ async function get<T>(d: Daemon, path: string): Promise<T> {
 
 async function events(d: Daemon): Promise<PresenceEvent[]> {
   return (await get<{ events: PresenceEvent[] }>(d, '/v1/events?after=0&limit=1000')).events;
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** What the single-node daemon serves from the store: the events and mismatches the replicas must serve the same. */

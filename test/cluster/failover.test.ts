@@ -27,6 +27,7 @@ import { FAST_RECONCILE } from '../helpers/sim-pair.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import type { ChildHandle } from '../reliability/helpers.js';
 import { compareWithOpenIm, getJson, inspectDb, killAllChildren, readAllEvents, sleep, spawnDaemonChild, SseSubscriber } from '../reliability/helpers.js';
+import { until } from '../helpers/until.js';
 
 const SEED = Number(process.env.CLUSTER_SEED ?? 20_261_206);
 const LEASE_TTL_MS = 1500;
@@ -126,16 +127,6 @@ async function roleOf(r: Replica): Promise<HealthCluster | undefined> {
     return await getJson<HealthCluster>(`${apiUrl(r)}/v1/health`, 2000);
   } catch {
     return undefined;
-  }
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
   }
 }
 

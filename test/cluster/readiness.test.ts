@@ -10,6 +10,7 @@ import { webhookErrorBody } from '../../src/openim/webhook-schemas.js';
 import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
 import type { RedisServerOptions, TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 type TestDaemon = Daemon & { cleanupDir: () => void };
 type Redis = NonNullable<NonNullable<Parameters<typeof startTestDaemon>[0]>['store']>['redis'];
@@ -40,21 +41,6 @@ async function replica(url: string, redis: Redis = {}): Promise<TestDaemon> {
   });
   daemons.push(d);
   return d;
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last instanceof Error ? ` (last error: ${last.message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function readyz(d: Daemon): Promise<{ status: number; body: { status: string; reason: string } }> {

@@ -7,6 +7,7 @@ import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fix
 import { FAST_RECONCILE } from '../helpers/sim-pair.js';
 import type { TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 type TestDaemon = Daemon & { cleanupDir: () => void };
 
@@ -40,16 +41,6 @@ async function replica(prefix: string, name: string, sim?: Simulator): Promise<T
   });
   running.push(d);
   return d;
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function events(d: Daemon, after = 0): Promise<PresenceEvent[]> {

@@ -12,6 +12,7 @@ import type { PresenceEvent } from '../../src/domain.js';
 import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
 import type { TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/until.js';
 
 type TestDaemon = Daemon & { cleanupDir: () => void };
 
@@ -40,16 +41,6 @@ async function replica(prefix: string, name: string, leaseTtlMs = 1000): Promise
   });
   running.push(d);
   return d;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 async function events(d: Daemon): Promise<PresenceEvent[]> {
