@@ -20,6 +20,7 @@ import type { Store } from '../store/store.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import { clusterKeys } from './cluster-keys.js';
 import { openLocalCopy } from './local-copy.js';
+import type { Applied } from './log-follower.js';
 import { LogFollower } from './log-follower.js';
 import type { DurabilityCheck } from './redis-connection.js';
 import { checkDurability, connectRedis, openRedis, safeRedisUrl } from './redis-connection.js';
@@ -93,6 +94,8 @@ export class ClusterNode {
     const followConn = connectRedis(settings, log, { blocking: true, name: `opr-${replica}-follow` });
     const inboxConn = connectRedis(settings, log, { blocking: true, name: `opr-${replica}-inbox` });
     const all = [redis, followConn, inboxConn];
+    // Built below, used by callbacks that only run later (and closed if opening fails part-way).
+    const late: { replicated?: ReplicatedStore; node?: ClusterNode; local?: SqliteStore } = {};
     try {
       for (const c of all) await openRedis(c, settings);
       const durability = await checkDurability(redis, settings.durability);
@@ -100,15 +103,13 @@ export class ClusterNode {
       else log.error({ durability: durability.actual, wanted: durability.wanted }, durability.message);
       const keys = clusterKeys(settings.keyPrefix);
       const redisLog = new RedisLog(redis, keys);
-      // Built below, used by callbacks that only run later.
-      const late: { replicated?: ReplicatedStore; node?: ClusterNode } = {};
-      const local = await openLocalCopy({
+      const local = (late.local = await openLocalCopy({
         sqlite: { ...deps.sqlite, path: config.store.path, visibleLimit: () => late.replicated?.visibleLimit() ?? Number.MAX_SAFE_INTEGER },
         redis,
         keys,
         log: redisLog,
         logger: log,
-      });
+      }));
       const fatal = (e: Error): void => (late.node ? late.node.fatal(e) : deps.onFatal(e));
       const replicated = (late.replicated = new ReplicatedStore(local, redisLog, {
         onFatal: fatal,
@@ -129,6 +130,7 @@ export class ClusterNode {
       log.info({ replica, redis: safeRedisUrl(settings.url), applied: node.follower.applied, store: config.store.path }, 'local copy in step with the shared log');
       return node;
     } catch (e) {
+      late.local?.close();
       for (const c of all) c.disconnect();
       throw e;
     }
@@ -148,7 +150,7 @@ export class ClusterNode {
     return this.inbox.add(item).then(() => 'accepted' as const);
   }
 
-  private applied(a: { events: import('../domain.js').PresenceEvent[]; keys: import('../domain.js').KeyState[]; versions: [string, number][] }): void {
+  private applied(a: Applied): void {
     const w = this.writer;
     if (!w) return;
     w.engine.replicate(a.keys, a.versions);
@@ -195,7 +197,8 @@ export class ClusterNode {
       }
       await this.promote();
     } catch (e) {
-      this.log.warn({ err: { message: (e as Error).message } }, 'writer election failed; trying again');
+      if ((e as { code?: string }).code === 'OPR_ERR_REPLICA_DIVERGED') this.fatal(e as Error);
+      else this.log.warn({ err: { message: (e as Error).message } }, 'writer election failed; trying again');
     } finally {
       this.electing = false;
     }
@@ -207,6 +210,8 @@ export class ClusterNode {
     this.log.info({ replica: this.replica }, 'writer lease taken: catching up with the shared log');
     await this.follower?.stop();
     await this.follower?.catchUp();
+    // What the follower applied has reached the engine's cache (in order) before the engine reloads from the copy.
+    await this.local.durable();
     if (this.stopping) return;
     const w = this.writer!;
     this.replicated.lead(value, this.lease.token);
