@@ -1,7 +1,8 @@
 /**
  * Operators' writes (POST /v1/…: acknowledging and resolving mismatches and incidents, retrying and replaying
- * subscribers) on a replica that is not the writer: forwarded to the writer's API, whose answer is returned as it
- * is, so every replica serves the API with the same contract. Without a writer (an election under way) or when it
+ * subscribers) on a replica that is not the writer, and reads of what only the writer knows (GET /v1/subscribers:
+ * the push workers' live state), are forwarded to the writer's API, whose answer is returned as it is, so every
+ * replica serves the API with the same contract. Without a writer (an election under way) or when it
  * cannot be reached, the answer is 503 OPR_ERR_NOT_LEADER with Retry-After, and nothing was written.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -28,9 +29,16 @@ function notLeader(reply: FastifyReply, message: string): FastifyReply {
     .send({ error: { code: 'OPR_ERR_NOT_LEADER', message } });
 }
 
+/** Requests only the writer can answer: writes under /v1/, and the push delivery state. */
+function forwarded(req: FastifyRequest): boolean {
+  if (!req.url.startsWith('/v1/')) return false;
+  if (req.method === 'GET' || req.method === 'HEAD') return req.url === '/v1/subscribers' || req.url.startsWith('/v1/subscribers/') || req.url.startsWith('/v1/subscribers?');
+  return req.method !== 'OPTIONS';
+}
+
 export function registerWriteForwarding(app: FastifyInstance, opts: WriteForwardingOptions): void {
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS' || !req.url.startsWith('/v1/') || opts.isWriter()) return;
+    if (!forwarded(req) || opts.isWriter()) return;
     // Forwarded once at most: a replica that believed itself the writer when the request was sent is not one now.
     if (req.headers[FORWARDED_BY] !== undefined) return notLeader(reply, 'the writer changed while this request was forwarded; retry in a moment');
     const writer = await opts.writer().catch(() => undefined);

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import type { PresenceEvent } from '../../src/domain.js';
@@ -28,8 +30,9 @@ afterEach(async () => {
   }
 });
 
-async function replica(prefix: string, name: string, sim?: Simulator): Promise<TestDaemon> {
+async function replica(prefix: string, name: string, sim?: Simulator, pushUrl?: string): Promise<TestDaemon> {
   const d = await startTestDaemon({
+    ...(pushUrl ? { subscribers: [{ name: 'billing', url: pushUrl }] } : {}),
     store: { backend: 'redis', redis: { url: redis.url, keyPrefix: prefix, leaseTtlMs: 1000, replicaName: name } },
     ...(sim
       ? {
@@ -96,6 +99,37 @@ describe('replicas sharing one redis', () => {
       expect(((await hop.json()) as { error: { code: string } }).error.code).toBe('OPR_ERR_NOT_LEADER');
     } finally {
       await sim.close();
+    }
+  });
+
+  it("answer GET /v1/subscribers on a follower with the writer's live delivery state", async () => {
+    let received = 0;
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        received++;
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const pushUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    try {
+      const prefix = `t${++prefixN}:`;
+      const a = await replica(prefix, 'a', undefined, pushUrl);
+      await until('a writer', () => a.cluster!.status().role === 'writer');
+      const b = await replica(prefix, 'b', undefined, pushUrl);
+      for (let i = 1; i <= 5; i++) {
+        expect((await postWebhook(b, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `p${i}`, 1, i))).status).toBe(200);
+      }
+      const onB = await until('the follower to report the subscriber at the head', async () => {
+        const list = ((await (await fetch(`${b.apiUrl}/v1/subscribers`)).json()) as { subscribers: { name: string; cursor: number; head: number }[] }).subscribers;
+        const s = list.find((x) => x.name === 'billing');
+        return s && s.cursor === 5 ? s : undefined;
+      });
+      expect(onB.head).toBe(5);
+      expect(received).toBeGreaterThan(0);
+    } finally {
+      await new Promise((r) => receiver.close(r));
     }
   });
 });
