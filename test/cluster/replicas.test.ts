@@ -132,4 +132,22 @@ describe('replicas sharing one redis', () => {
       await new Promise((r) => receiver.close(r));
     }
   });
+
+  it('refuse a store.path that holds a single-node store, pointing at migrate, and leave the file as it was', async () => {
+    const single = await startTestDaemon({});
+    expect((await postWebhook(single, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', 'x1', 1, 1))).status).toBe(200);
+    await single.close();
+    const path = single.store.location;
+    try {
+      await expect(
+        startTestDaemon({ store: { backend: 'redis', path, redis: { url: redis.url, keyPrefix: `t${++prefixN}:`, leaseTtlMs: 1000, replicaName: 'a' } } }),
+      ).rejects.toThrow(/single-node store.*migrate/);
+      const again = await startTestDaemon({ store: { path } });
+      expect(again.store.headSeq()).toBe(1);
+      await again.close();
+      again.cleanupDir();
+    } finally {
+      single.cleanupDir();
+    }
+  });
 });
