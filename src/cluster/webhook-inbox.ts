@@ -26,15 +26,6 @@ export class WebhookInbox {
       throw new OprError('OPR_ERR_REDIS_UNAVAILABLE', `redis did not take the webhook: ${(e as Error).message}`, {}, { cause: e });
     }
   }
-
-  /** Webhooks accepted and not yet consumed by the writer. */
-  async depth(): Promise<number> {
-    const cursor = (await this.redis.get(this.keys.inboxCursor)) ?? '0-0';
-    const n = await this.redis.xlen(this.keys.inbox);
-    // Entries up to the cursor stay until the next trim.
-    const consumed = (await this.redis.xrange(this.keys.inbox, '-', cursor)).length;
-    return n - consumed;
-  }
 }
 
 export interface InboxConsumerDeps {
