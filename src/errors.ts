@@ -20,7 +20,6 @@ export const ERROR_CODES = {
   OPR_ERR_STORE_OPEN: 'The database file could not be opened or created.',
   OPR_ERR_STORE_SYNC: 'An fsync of the database failed: nothing more is acknowledged (webhooks get HTTP 500) until the daemon is restarted.',
   OPR_ERR_REDIS_UNAVAILABLE: 'Redis (store.backend redis) could not be reached or did not answer in store.redis.commandTimeoutMs: webhooks are answered 503 and nothing is half-written; replicas reconnect by themselves.',
-  OPR_ERR_REDIS_DURABILITY: 'The Redis server persists less than store.redis.durability asks (appendonly, appendfsync): doctor and /readyz say so.',
   OPR_ERR_NOT_LEADER: 'A write reached a replica that does not hold the writer lease; it is refused and nothing is stored (the replica that holds it does the writing).',
   OPR_ERR_LEASE_LOST: 'This replica lost the writer lease (another replica took over, or Redis was unreachable longer than store.redis.leaseTtlMs): it stops, and restarts as a follower.',
   OPR_ERR_REPLICA_DIVERGED: "This replica's local copy no longer matches the shared log in Redis: it is rebuilt from Redis at the next start.",
