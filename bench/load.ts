@@ -80,7 +80,7 @@ interface AcRequest {
 }
 
 interface AcOptions {
-  url: string;
+  url: string | string[];
   connections: number;
   duration: number;
   pipelining?: number;
@@ -140,6 +140,11 @@ export interface LoadResult {
 export interface AutocannonRun {
   /** Base URL including the path secret, e.g. http://127.0.0.1:1234/secret */
   url: string;
+  /**
+   * Several servers with the same path (replicas behind a load balancer): connection i goes to `urls[i % n]`
+   * (autocannon's own round robin), so the connections are dealt evenly. Overrides `url` when given.
+   */
+  urls?: string[];
   connections: number;
   durationS: number;
   overallRate?: number;
@@ -148,7 +153,8 @@ export interface AutocannonRun {
 }
 
 export async function runAutocannon(run: AutocannonRun): Promise<LoadResult> {
-  const base = new URL(run.url);
+  const targets = (run.urls ?? [run.url]).map((u) => new URL(u));
+  const base = targets[0]!;
   const basePath = base.pathname.replace(/\/+$/, '');
   const samples = new Samples();
   const setupRequest = (req: AcRequest): AcRequest => {
@@ -156,7 +162,7 @@ export async function runAutocannon(run: AutocannonRun): Promise<LoadResult> {
     return { ...req, method: 'POST', path: `${basePath}${w.path}`, body: w.body, headers: { 'content-type': WEBHOOK_CONTENT_TYPE } };
   };
   const opts: AcOptions = {
-    url: `${base.protocol}//${base.host}`,
+    url: targets.length === 1 ? `${base.protocol}//${base.host}` : targets.map((t) => `${t.protocol}//${t.host}`),
     connections: run.connections,
     duration: run.durationS,
     pipelining: 1,

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { EldStats } from './stats.js';
 
-export const BENCH_NAMES = ['ingest', 'sweep', 'correction', 'fanout', 'queries'] as const;
+export const BENCH_NAMES = ['ingest', 'sweep', 'correction', 'fanout', 'queries', 'cluster'] as const;
 export type BenchName = (typeof BENCH_NAMES)[number];
 
 export interface Figure {

@@ -61,7 +61,10 @@ export interface DaemonReady {
   apiUrl: string;
 }
 
-/** Role `daemon`: arg = config overrides (see startBenchDaemon). Command `counts` → receipts and head seq. */
+/**
+ * Role `daemon`: arg = config overrides (see startBenchDaemon). Command `counts` → receipts and head seq; `cluster` →
+ * with store.backend redis, the replica's status (role, writer, position in the shared log), else null.
+ */
 export async function daemonRole(arg: unknown): Promise<WorkerRole> {
   const d = await startBenchDaemon(arg ?? {});
   const ready: DaemonReady = { webhookUrl: d.daemon.webhookUrl, apiUrl: d.daemon.apiUrl };
@@ -69,6 +72,7 @@ export async function daemonRole(arg: unknown): Promise<WorkerRole> {
     ready,
     commands: {
       counts: () => ({ receipts: d.daemon.store.countReceipts(), head: d.daemon.store.headSeq() }),
+      cluster: () => d.daemon.cluster?.status() ?? null,
     },
     close: () => d.close(),
   };

@@ -4,9 +4,9 @@
  * every figure beside its baseline or target, and writes the same figures as JSON. The harness is a development tool:
  * it is not part of the published package (package.json `files`, tsconfig.build.json compile src/ only).
  *
- *   npm run bench                          full suite (≤ 10 min on 2 cores)
- *   npm run bench -- --quick               small sizes, short runs (< 1 min)
- *   npm run bench -- --only ingest,sweep   a subset (ingest, sweep, correction, fanout, queries)
+ *   npm run bench                          full suite (≤ 15 min on 2 cores)
+ *   npm run bench -- --quick               small sizes, short runs (< 3 min)
+ *   npm run bench -- --only ingest,sweep   a subset (ingest, sweep, correction, fanout, queries, cluster)
  *   npm run bench -- --json out.json       where to write the JSON (default bench-results/latest.json)
  *   npm run bench -- --cpu-prof            also write V8 CPU profiles of the measured phases to bench-results/profiles/
  *                                          (summaries: node scripts/bench-profile-top.mjs <file>, and
@@ -14,11 +14,14 @@
  *
  * Where things run: each measured daemon (and the bare node:http baseline, and the simulator of the sweep) runs in a
  * child process of its own (workers.ts, child.ts); autocannon, the open-loop generator and the SSE subscribers run
- * in this process. Event-loop stalls are measured inside each measured process (stats.ts EldMonitor).
+ * in this process. Event-loop stalls are measured inside each measured process (stats.ts EldMonitor). The cluster
+ * benchmark starts a redis-server of its own (redis-server.ts; it needs redis-server on PATH).
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { CLUSTER_FULL, CLUSTER_QUICK, clusterBench } from './cluster-bench.js';
+import type { ClusterOptions } from './cluster-bench.js';
 import { CORRECTION_FULL, CORRECTION_QUICK, correctionBench } from './correction-bench.js';
 import type { CorrectionOptions } from './correction-bench.js';
 import { FANOUT_FULL, FANOUT_QUICK, fanoutBench } from './fanout-bench.js';
@@ -40,6 +43,8 @@ export interface SuiteOptions {
   correction: CorrectionOptions;
   fanout: FanoutOptions;
   queries: QueriesOptions;
+  /** Default: CLUSTER_QUICK or CLUSTER_FULL, by `quick`. */
+  cluster?: ClusterOptions;
   /** Directory for --cpu-prof profiles, or undefined. */
   cpuProfDir?: string;
   log?: (line: string) => void;
@@ -83,6 +88,7 @@ const WHERE: Record<BenchName, string> = {
   correction: 'simulator + daemon child',
   fanout: 'daemon child',
   queries: 'daemon child, serving the queries',
+  cluster: 'SQLite daemon and replica children, merged',
 };
 
 /** Runs the selected benchmarks one after another; a benchmark that throws is reported and the rest still run. */
@@ -101,6 +107,7 @@ export async function runSuite(o: SuiteOptions): Promise<BenchReport> {
     correction: () => correctionBench({ ...o.correction, ...p }),
     fanout: () => fanoutBench({ ...o.fanout, ...p }),
     queries: () => queriesBench({ ...o.queries, ...p }),
+    cluster: () => clusterBench({ ...(o.cluster ?? (o.quick ? CLUSTER_QUICK : CLUSTER_FULL)), ...p }),
   };
   for (const name of BENCH_NAMES) {
     if (!o.only.includes(name)) continue;
@@ -143,10 +150,11 @@ export function suiteOptions(args: Pick<CliArgs, 'quick' | 'only'>): SuiteOption
     correction: args.quick ? CORRECTION_QUICK : CORRECTION_FULL,
     fanout: args.quick ? FANOUT_QUICK : FANOUT_FULL,
     queries: args.quick ? QUERIES_QUICK : QUERIES_FULL,
+    cluster: args.quick ? CLUSTER_QUICK : CLUSTER_FULL,
   };
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--only ingest,sweep,correction,fanout,queries] [--json <path>] [--cpu-prof]`;
+const USAGE = `usage: npm run bench -- [--quick] [--only ingest,sweep,correction,fanout,queries,cluster] [--json <path>] [--cpu-prof]`;
 
 async function main(): Promise<void> {
   let args: CliArgs;
