@@ -33,6 +33,12 @@ export interface LogFollowerDeps {
 }
 
 const BATCH = 500;
+/**
+ * Most writes applied in one local transaction: an entry holds a whole batch of the writer's (up to
+ * webhook.commitMaxBatch webhooks, several writes each), so a follower catching up applies a few entries per
+ * transaction and lets the event loop run between them (its SSE clients and API) instead of one long stall.
+ */
+const MAX_OPS_PER_STEP = 2000;
 const WRITES: ReadonlySet<string> = new Set(WRITE_METHODS);
 
 export class LogFollower {
@@ -55,7 +61,7 @@ export class LogFollower {
     for (;;) {
       const entries = await this.deps.log.range(this.appliedN, BATCH);
       if (entries.length === 0) return;
-      this.apply(entries);
+      await this.applyInSteps(entries);
     }
   }
 
@@ -102,7 +108,7 @@ export class LogFollower {
       }
       if (entries.length === 0) continue;
       try {
-        this.apply(entries);
+        await this.applyInSteps(entries);
       } catch (e) {
         this.deps.onFatal(e as Error);
         return;
@@ -110,17 +116,30 @@ export class LogFollower {
     }
   }
 
+  /** Applies entries a few at a time (at most MAX_OPS_PER_STEP writes per transaction), yielding between steps. */
+  private async applyInSteps(stored: readonly StoredEntry[]): Promise<void> {
+    const parsed = stored.map((s) => ({ stored: s, entry: JSON.parse(s.json) as LogEntry }));
+    let from = 0;
+    while (from < parsed.length) {
+      let to = from + 1;
+      let ops = parsed[from]!.entry.ops.length;
+      while (to < parsed.length && ops + parsed[to]!.entry.ops.length <= MAX_OPS_PER_STEP) ops += parsed[to++]!.entry.ops.length;
+      this.apply(parsed.slice(from, to));
+      from = to;
+      if (from < parsed.length) await new Promise((r) => setImmediate(r));
+    }
+  }
+
   /** Applies entries in one local transaction; throws OPR_ERR_REPLICA_DIVERGED when a write's result differs. */
-  apply(entries: readonly StoredEntry[]): void {
+  private apply(entries: readonly { stored: StoredEntry; entry: LogEntry }[]): void {
     const store = this.deps.store;
     const applied: Applied = { events: [], keys: [], versions: [] };
     let mark: ReplicationMark | undefined;
     store.transaction(() => {
-      for (const stored of entries) {
+      for (const { stored, entry } of entries) {
         if (stored.n !== (mark?.n ?? this.appliedN) + 1) {
           throw new OprError('OPR_ERR_REPLICA_DIVERGED', `the shared log skips from ${mark?.n ?? this.appliedN} to ${stored.n}`, { n: stored.n });
         }
-        const entry = JSON.parse(stored.json) as LogEntry;
         for (const [method, args, recorded] of entry.ops) {
           if (!WRITES.has(method)) throw new OprError('OPR_ERR_REPLICA_DIVERGED', `entry ${stored.n} has an unknown write ${method}`, { n: stored.n });
           const result = (store[method] as (...a: unknown[]) => unknown)(...args) ?? null;

@@ -121,4 +121,37 @@ describe('a replica that does not hold the writer lease', () => {
       dir.cleanup();
     }
   });
+
+  it('catches up on entries larger than one step (thousands of writes each) and ends identical to the writer', async () => {
+    const dir = tempDir('opr-big-');
+    const w = writer(dir.path);
+    try {
+      for (let t = 0; t < 3; t++) {
+        w.replicated.store.transaction(() => {
+          for (let i = 0; i < 1500; i++) w.replicated.store.appendEvent(event({ userID: `u${t}-${i}`, recordedAt: 1000 + i }));
+        });
+      }
+      await w.replicated.flushed();
+      w.replicated.store.close();
+      const copyFile = join(dir.path, 'follower.db');
+      const copy = new SqliteStore({ path: copyFile });
+      const follower = new LogFollower({
+        store: copy,
+        log: new RedisLog(redis, clusterKeys(w.prefix)),
+        blocking: redis,
+        onApplied: () => undefined,
+        onFatal: (e) => {
+          throw e;
+        },
+        logger: pino({ level: 'silent' }),
+      });
+      await follower.catchUp();
+      expect(follower.applied).toBe(3);
+      expect(copy.committedSeq()).toBe(4500);
+      copy.close();
+      expect(rows(copyFile)).toEqual(rows(w.file));
+    } finally {
+      dir.cleanup();
+    }
+  });
 });
