@@ -116,7 +116,7 @@ export class ClusterNode {
         onAppendTrouble: (e) => (e ? log.warn({ err: { message: e.message } }, 'appending to the shared log failed; retrying') : log.info('appending to the shared log works again')),
       }));
       const lease = new WriterLease(redis, keys, { ttlMs: settings.leaseTtlMs, replica, apiUrl: () => late.node?.apiUrl ?? '', onLost: fatal }, log);
-      const node = (late.node = new ClusterNode(config, replica, redis, followConn, inboxConn, keys, redisLog, replicated, local, durability, new WebhookInbox(redis, keys), lease, log, deps.onFatal));
+      const node = (late.node = new ClusterNode(config, replica, redis, followConn, inboxConn, keys, redisLog, replicated, local, durability, new WebhookInbox(redis, keys, config.webhook.queueLimit), lease, log, deps.onFatal));
       node.follower = new LogFollower({
         store: local,
         log: redisLog,

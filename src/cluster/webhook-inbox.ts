@@ -12,14 +12,38 @@ import { OprError } from '../errors.js';
 import type { ClusterKeys } from './cluster-keys.js';
 import type { ReplicatedStore } from './replicated-store.js';
 
+/** How often a replica reads the inbox's length (its backlog: consumed entries are trimmed after every batch). */
+const BACKLOG_CHECK_MS = 100;
+
 export class WebhookInbox {
+  private backlog = 0;
+  private checkedAt = 0;
+
+  /** `queueLimit`: webhooks waiting for the writer before new ones are refused (webhook.queueLimit). */
   constructor(
     private readonly redis: Redis,
     private readonly keys: ClusterKeys,
+    private readonly queueLimit: number,
   ) {}
 
-  /** Adds a validated webhook; resolves once Redis holds it, or throws OPR_ERR_REDIS_UNAVAILABLE. */
+  /**
+   * Adds a validated webhook; resolves once Redis holds it. Throws OPR_ERR_INGEST_OVERLOADED while the writer is
+   * `queueLimit` webhooks behind (or absent that long), OPR_ERR_REDIS_UNAVAILABLE when Redis does not take it.
+   */
   async add(item: IngestItem): Promise<void> {
+    const now = Date.now();
+    if (now - this.checkedAt >= BACKLOG_CHECK_MS) {
+      this.checkedAt = now;
+      this.redis.xlen(this.keys.inbox).then(
+        (n) => (this.backlog = n),
+        () => undefined,
+      );
+    }
+    if (this.backlog >= this.queueLimit) {
+      throw new OprError('OPR_ERR_INGEST_OVERLOADED', `the shared inbox holds ${this.backlog} webhooks the writer has not ingested (webhook.queueLimit ${this.queueLimit})`, {
+        queueLimit: this.queueLimit,
+      });
+    }
     try {
       await this.redis.xadd(this.keys.inbox, '*', 'd', JSON.stringify(item));
     } catch (e) {
@@ -45,7 +69,6 @@ export interface InboxConsumerDeps {
 export class InboxConsumer {
   private running: Promise<void> | undefined;
   private stopping = false;
-  private lastTrim = 0;
 
   constructor(private readonly deps: InboxConsumerDeps) {}
 
@@ -76,10 +99,8 @@ export class InboxConsumer {
         this.ingest(entries.map(([id, fields]) => [id, JSON.parse(fields[1]!) as IngestItem]));
         cursor = entries[entries.length - 1]![0];
         await replicated.store.durable();
-        if (Date.now() - this.lastTrim > 5000) {
-          this.lastTrim = Date.now();
-          await redis.xtrim(keys.inbox, 'MINID', cursor);
-        }
+        // What is left in the inbox is what waits for ingest (replicas refuse webhooks past webhook.queueLimit).
+        await redis.xtrim(keys.inbox, 'MINID', cursor);
       } catch (e) {
         if (this.stopping) return;
         if (isFatal(e)) return;

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +149,47 @@ describe('replicas sharing one redis', () => {
       again.cleanupDir();
     } finally {
       single.cleanupDir();
+    }
+  });
+
+  it('refuse webhooks with 503 while the inbox holds webhook.queueLimit the writer has not ingested, and lose none acknowledged', async () => {
+    const prefix = `t${++prefixN}:`;
+    const admin = new Redis(redis.url);
+    try {
+      // A writer that never ingests: its lease is held, nobody consumes the inbox.
+      await admin.set(`${prefix}lease`, '1|gone|', 'PX', 60_000);
+      const d = await startTestDaemon({
+        webhook: { queueLimit: 5 },
+        store: { backend: 'redis', redis: { url: redis.url, keyPrefix: prefix, leaseTtlMs: 1000, replicaName: 'a' } },
+      });
+      running.push(d);
+      const acked: string[] = [];
+      let refused = 0;
+      for (let i = 1; i <= 40 && refused === 0; i++) {
+        const r = await postWebhook(d, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `q${i}`, 1, i));
+        if (r.status === 200) acked.push(`q${i}`);
+        else {
+          expect(r.status).toBe(503);
+          expect(r.body).toContain('overloaded');
+          refused++;
+        }
+        await new Promise((res) => setTimeout(res, 30));
+      }
+      expect(refused).toBe(1);
+      expect(acked.length).toBeGreaterThanOrEqual(5);
+      // The writer is back (its lease freed): everything acknowledged is ingested, and webhooks are taken again.
+      await admin.del(`${prefix}lease`);
+      const ev = await until('the acknowledged webhooks in the stream', async () => {
+        const list = await events(d);
+        return list.length === acked.length ? list : undefined;
+      });
+      expect(ev.map((e) => e.userID).sort()).toEqual([...acked].sort());
+      await until('webhooks accepted again', async () => {
+        const r = await postWebhook(d, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', 'after', 1, 999));
+        return r.status === 200 || undefined;
+      });
+    } finally {
+      admin.disconnect();
     }
   });
 });
