@@ -126,9 +126,8 @@ export class ReplicatedStore {
     private readonly hooks: {
       /** A failure after which this replica must stop (lease lost, log diverged). */
       onFatal: (e: Error) => void;
-      /** Told while appends are retried after a transient failure, and when they work again (null). */
+      /** Told when appends start failing transiently (they are retried), and when they work again (null). */
       onAppendTrouble?: (e: Error | null) => void;
-      sleep?: (ms: number) => Promise<void>;
     },
   ) {
     this.store = this.makeProxy();
@@ -282,7 +281,6 @@ export class ReplicatedStore {
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
-    const sleep = this.hooks.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
     let delay = 20;
     try {
       while (this.queue.length > 0 && !this.failure && this.leaseValue !== undefined) {
@@ -302,8 +300,8 @@ export class ReplicatedStore {
             this.hooks.onFatal(err);
             return;
           }
-          this.hooks.onAppendTrouble?.(e as Error);
-          await sleep(delay);
+          if (delay === 20) this.hooks.onAppendTrouble?.(e as Error);
+          await new Promise<void>((r) => setTimeout(r, delay));
           delay = Math.min(delay * 2, 1000);
           continue;
         }
