@@ -101,6 +101,7 @@ export class WriterLease {
   private lose(why: string): void {
     if (this.lost) return;
     this.lost = true;
+    this.value = undefined;
     this.stopRenewing();
     this.opts.onLost(new OprError('OPR_ERR_LEASE_LOST', `writer lease lost: ${why}`, { replica: this.opts.replica }));
   }
