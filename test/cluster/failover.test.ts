@@ -187,11 +187,15 @@ describe('three replicas on one redis', () => {
       poll: { enabled: true, intervalSeconds: POLL_INTERVAL_S, coverageSeconds: 1, discoveryIntervalSeconds: 10, requestsPerSecond: 1000 },
       log: { level: 'silent' },
     });
+    /** Replicas that stopped by themselves (a writer that lost its lease in the Redis outage), and why. */
+    const exits: string[] = [];
+    let stopping = false;
     const start = async (r: Replica): Promise<void> => {
       r.child = await spawnDaemonChild(configOf(r));
       const child = r.child;
-      void child.exited.then(() => {
+      void child.exited.then(({ code, signal }) => {
         if (r.child === child) r.child = undefined;
+        if (signal === null && !stopping) exits.push(`${r.name} exited ${code ?? '?'}: ${/"message":"([^"]*)"/.exec(child.stderr())?.[1] ?? child.stderr().slice(-300)}`);
       });
     };
     for (const r of replicas) await start(r);
@@ -273,6 +277,7 @@ describe('three replicas on one redis', () => {
     expect(sseServedBy.length - 1, 'the SSE client moved to another replica whenever its own was killed').toBeGreaterThanOrEqual(sseMoves);
 
     // Every acknowledged webhook has its receipt in every live replica's copy (read once the replicas stopped).
+    stopping = true;
     for (const r of live) {
       r.child!.proc.kill('SIGTERM');
       await r.child!.exited;
@@ -286,7 +291,7 @@ describe('three replicas on one redis', () => {
     console.log(
       `cluster failover (seed ${SEED}): ${proxy.acked.length} webhooks acknowledged, 0 lost; ${head} events; kills: ${figures
         .map((f) => `${f.kill} after ${f.ackedBefore} acked, writer polling again in ${f.failoverMs} ms`)
-        .join('; ')}; redis restarted after ${ackedBeforeRedis} acked; answers ${JSON.stringify(Object.fromEntries(proxy.statuses))}; refused connections skipped ${proxy.refused()}; SSE served by ${sseServedBy.join(' → ')}`,
+        .join('; ')}; redis restarted after ${ackedBeforeRedis} acked; answers ${JSON.stringify(Object.fromEntries(proxy.statuses))}; refused connections skipped ${proxy.refused()}; SSE served by ${sseServedBy.join(' → ')}; replicas that stopped by themselves: ${exits.length === 0 ? 'none' : exits.join('; ')}`,
     );
   }, 240_000);
 });

@@ -15,7 +15,8 @@ export interface DaemonChildReady {
 }
 
 const config = configSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
-const daemon = await startDaemon(config, { logger: pino({ level: 'silent' }) });
+// Only what makes the daemon stop by itself (fatal), on stderr: a test reads why a child exited.
+const daemon = await startDaemon(config, { logger: pino({ level: 'fatal' }, pino.destination(2)) });
 const ready: DaemonChildReady = { webhookUrl: daemon.webhookUrl, apiUrl: daemon.apiUrl, pid: process.pid };
 process.stdout.write(`${JSON.stringify(ready)}\n`);
 process.once('SIGTERM', () => {
