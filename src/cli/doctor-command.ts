@@ -289,20 +289,14 @@ async function redisChecks(config: Config): Promise<DoctorCheck[]> {
   const names = { reach: `redis reachable at ${url}`, durability: 'redis durability', lease: 'writer lease' };
   const checks: DoctorCheck[] = [];
   const redis = connectRedis(settings, pino({ level: 'silent' }), { name: 'openim-presence-doctor' });
-  // What the connection reported (ECONNREFUSED, WRONGPASS, …): openRedis only sees "Connection is closed".
-  let lastError: string | undefined;
-  redis.on('error', (err: Error) => {
-    lastError = err.message;
-  });
   try {
     try {
       await openRedis(redis, settings);
     } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
       checks.push({
         name: names.reach,
         status: 'fail',
-        detail: lastError !== undefined && !why.includes(lastError) ? `${why} (${lastError})` : why,
+        detail: err instanceof Error ? err.message : String(err),
         fix: `start redis-server (Redis 7) and make sure this host reaches it; set store.redis.url (now ${url}) to its address, and store.redis.password (or passwordFile, or OPR_STORE__REDIS__PASSWORD) when it requires AUTH`,
       });
       for (const n of [names.durability, names.lease]) checks.push({ name: n, status: 'skip', detail: 'not checked: redis is not reachable' });

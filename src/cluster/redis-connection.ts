@@ -40,12 +40,21 @@ export function connectRedis(settings: RedisSettings, log: Logger, options: { bl
 
 /** Connects (or fails with OPR_ERR_REDIS_UNAVAILABLE naming the URL without its password). */
 export async function openRedis(redis: Redis, settings: RedisSettings): Promise<void> {
+  // What the connection reported (ECONNREFUSED, WRONGPASS, …): the command itself only sees "Connection is closed".
+  let reported: Error | undefined;
+  const onError = (err: Error): void => {
+    reported = err;
+  };
+  redis.on('error', onError);
   try {
     await redis.connect();
     await redis.ping();
   } catch (e) {
     redis.disconnect();
-    throw new OprError('OPR_ERR_REDIS_UNAVAILABLE', `cannot reach redis at ${safeRedisUrl(settings.url)}: ${(e as Error).message}`, { url: safeRedisUrl(settings.url) }, { cause: e });
+    const why = reported !== undefined && reported.message !== (e as Error).message ? `${(e as Error).message} (${reported.message})` : (e as Error).message;
+    throw new OprError('OPR_ERR_REDIS_UNAVAILABLE', `cannot reach redis at ${safeRedisUrl(settings.url)}: ${why}`, { url: safeRedisUrl(settings.url) }, { cause: e });
+  } finally {
+    redis.off('error', onError);
   }
 }
 
