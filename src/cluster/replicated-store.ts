@@ -119,6 +119,7 @@ export class ReplicatedStore {
   private readonly waiters: Waiter[] = [];
   private pumping = false;
   private failure: Error | undefined;
+  private bytesAppended = 0;
 
   constructor(
     private readonly inner: SqliteStore,
@@ -145,6 +146,11 @@ export class ReplicatedStore {
   /** Appends not yet in Redis. */
   get backlog(): number {
     return this.queue.length;
+  }
+
+  /** Bytes of log entries this writer appended so far (what the log grew by). */
+  get appendedBytes(): number {
+    return this.bytesAppended;
   }
 
   /** The log position of the last commit Redis holds (the writer's). */
@@ -309,7 +315,10 @@ export class ReplicatedStore {
         delay = 20;
         this.queue.splice(0, batch.length);
         this.appendedN = batch[batch.length - 1]!.n;
-        for (const e of batch) if (e.maxSeq > 0) this.appendedSeq = e.maxSeq;
+        for (const e of batch) {
+          if (e.maxSeq > 0) this.appendedSeq = e.maxSeq;
+          this.bytesAppended += e.json.length;
+        }
         const ready = this.waiters.filter((w) => w.target <= this.appendedN);
         if (ready.length > 0) {
           this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => w.target > this.appendedN));

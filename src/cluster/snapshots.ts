@@ -78,13 +78,22 @@ export async function takeSnapshot(deps: {
   }
 }
 
-/** Takes a snapshot whenever the log holds `every` entries past the last one (checked every `checkMs`). */
+/** The log may grow this much past an image before the next, at least (see `Snapshotter`). */
+const MIN_LOG_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Takes a snapshot whenever the log holds `every` entries past the last image, or once this writer has appended as
+ * many bytes as the image has (at least MIN_LOG_BYTES): an entry is a whole batch, so under load few entries can
+ * hold many webhooks, and Redis then holds at most about twice the image. Checked every `checkMs`.
+ */
 export class Snapshotter {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** `appendedBytes` when the last image was taken by this writer. */
+  private bytesAtImage = 0;
 
   constructor(
-    private readonly deps: Parameters<typeof takeSnapshot>[0] & { every: number; checkMs: number; log: Logger },
+    private readonly deps: Parameters<typeof takeSnapshot>[0] & { every: number; checkMs: number; log: Logger; minLogBytes?: number },
   ) {}
 
   start(): void {
@@ -102,9 +111,13 @@ export class Snapshotter {
     if (this.running) return;
     this.running = true;
     try {
-      const base = (await readSnapshotInfo(this.deps.redis, this.deps.keys))?.base ?? 0;
-      if (this.deps.replicated.appendedPosition - base < this.deps.every) return;
+      const info = await readSnapshotInfo(this.deps.redis, this.deps.keys);
+      const entries = this.deps.replicated.appendedPosition - (info?.base ?? 0);
+      const bytes = this.deps.replicated.appendedBytes - this.bytesAtImage;
+      if (entries === 0 || (entries < this.deps.every && bytes < Math.max(this.deps.minLogBytes ?? MIN_LOG_BYTES, info?.bytes ?? 0))) return;
+      const appended = this.deps.replicated.appendedBytes;
       const r = await takeSnapshot(this.deps);
+      this.bytesAtImage = appended;
       this.deps.log.info({ base: r.base, bytes: r.bytes, chunks: r.chunks, ms: Math.round(r.ms) }, 'snapshot stored in redis; the log is trimmed up to it');
     } catch (e) {
       this.deps.log.warn({ err: { message: (e as Error).message } }, 'snapshot failed; the log is kept whole until the next one');

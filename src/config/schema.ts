@@ -126,7 +126,7 @@ const redisSchema = z
       .min(100)
       .max(100_000_000)
       .default(50_000)
-      .describe('The writer stores an image of its copy in Redis every this many log entries and trims the log up to it: Redis holds one image and the entries since.'),
+      .describe('The writer stores an image of its copy in Redis every this many log entries (or once the log grew by as many bytes as the image, at least 64 MiB) and trims the log up to it: Redis holds one image and the entries since.'),
     replicaName: str().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ -').optional().describe('This replica\'s name in logs, health and the lease (default: host name and process id).'),
   })
   .describe('The shared Redis store (store.backend: redis).');

@@ -4,9 +4,17 @@
  * the entries after it, and serves the same stream; a snapshot is never published by a replica that lost the lease.
  */
 import { Redis } from 'ioredis';
+import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { clusterKeys } from '../../src/cluster/cluster-keys.js';
 import { readSnapshotInfo } from '../../src/cluster/local-copy.js';
+import { RedisLog } from '../../src/cluster/redis-log.js';
+import { ReplicatedStore } from '../../src/cluster/replicated-store.js';
+import { Snapshotter } from '../../src/cluster/snapshots.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { event } from '../store/contract/fixtures.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import type { PresenceEvent } from '../../src/domain.js';
 import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
@@ -108,5 +116,48 @@ describe('snapshots', () => {
     expect(await redis.xlen(keys.log)).toBe(before);
     expect((await redis.keys(`${prefix}snapshot*`)).length, 'no chunk left behind').toBe(0);
     if (held !== null) await redis.set(keys.lease, held, 'PX', 60_000);
+  });
+});
+
+describe('the snapshot trigger', () => {
+  it('takes an image once the log grew by as many bytes as the last image, however few entries that is', async () => {
+    const dir = tempDir('opr-snap-bytes-');
+    const prefix = 'snap3:';
+    const keys = clusterKeys(prefix);
+    await redis.set(keys.lease, 'L');
+    const local = new SqliteStore({ path: join(dir.path, 'w.db') });
+    const replicated = new ReplicatedStore(local, new RedisLog(redis, keys), {
+      onFatal: (e) => {
+        throw e;
+      },
+    });
+    replicated.lead('L', '1');
+    const snapshotter = new Snapshotter({ local, replicated, redis, keys, leaseValue: 'L', prefix, every: 1_000_000, checkMs: 60_000, log: pino({ level: 'silent' }), minLogBytes: 20_000 });
+    /** One entry of `n` events (one big batch of the writer's). */
+    const entry = async (n: number): Promise<void> => {
+      replicated.store.transaction(() => {
+        for (let i = 0; i < n; i++) replicated.store.appendEvent(event({ userID: `b${i}` }));
+      });
+      await replicated.flushed();
+    };
+    try {
+      await entry(10);
+      await snapshotter.check();
+      expect(await readSnapshotInfo(redis, keys), 'a small log: no image yet').toBeUndefined();
+      await entry(200);
+      await snapshotter.check();
+      const first = await readSnapshotInfo(redis, keys);
+      expect(first?.base, 'two entries, but past the byte bound').toBe(2);
+      // The next image waits until the log grew by as much as this image.
+      await entry(10);
+      await snapshotter.check();
+      expect((await readSnapshotInfo(redis, keys))?.base).toBe(2);
+      for (let i = 0; i < 500 && replicated.appendedBytes < first!.bytes * 2 + 20_000; i++) await entry(200);
+      await snapshotter.check();
+      expect((await readSnapshotInfo(redis, keys))!.base).toBeGreaterThan(2);
+    } finally {
+      local.close();
+      dir.cleanup();
+    }
   });
 });
