@@ -69,6 +69,23 @@ function writer(dir: string): { replicated: ReplicatedStore; file: string; prefi
   return { replicated, file, prefix };
 }
 
+/** A follower's copy at `file`, built from nothing by replaying the log under `prefix`. */
+async function replay(prefix: string, file: string): Promise<{ copy: SqliteStore; follower: LogFollower }> {
+  const copy = new SqliteStore({ path: file });
+  const follower = new LogFollower({
+    store: copy,
+    log: new RedisLog(redis, clusterKeys(prefix)),
+    blocking: redis,
+    onApplied: () => undefined,
+    onFatal: (e) => {
+      throw e;
+    },
+    logger: pino({ level: 'silent' }),
+  });
+  await follower.catchUp();
+  return { copy, follower };
+}
+
 function replicatedStore(): StoreHarness {
   const dir = tempDir('opr-replicated-');
   const w = writer(dir.path);
@@ -79,19 +96,7 @@ function replicatedStore(): StoreHarness {
       try {
         await w.replicated.flushed();
         const copyFile = join(dir.path, 'follower.db');
-        const copy = new SqliteStore({ path: copyFile });
-        const follower = new LogFollower({
-          store: copy,
-          log: new RedisLog(redis, clusterKeys(w.prefix)),
-          blocking: redis,
-          onApplied: () => undefined,
-          onFatal: (e) => {
-            throw e;
-          },
-          logger: pino({ level: 'silent' }),
-        });
-        await follower.catchUp();
-        copy.close();
+        (await replay(w.prefix, copyFile)).copy.close();
         expect(rows(copyFile), 'the follower replaying the log holds what the writer holds').toEqual(rows(w.file));
       } finally {
         dir.cleanup();
@@ -134,18 +139,7 @@ describe('a replica that does not hold the writer lease', () => {
       await w.replicated.flushed();
       w.replicated.store.close();
       const copyFile = join(dir.path, 'follower.db');
-      const copy = new SqliteStore({ path: copyFile });
-      const follower = new LogFollower({
-        store: copy,
-        log: new RedisLog(redis, clusterKeys(w.prefix)),
-        blocking: redis,
-        onApplied: () => undefined,
-        onFatal: (e) => {
-          throw e;
-        },
-        logger: pino({ level: 'silent' }),
-      });
-      await follower.catchUp();
+      const { copy, follower } = await replay(w.prefix, copyFile);
       expect(follower.applied).toBe(3);
       expect(copy.committedSeq()).toBe(4500);
       copy.close();
