@@ -86,7 +86,10 @@ export class ClusterNode {
   ) {}
 
   /** Connects to Redis, checks its durability and opens (or rebuilds) the local copy. */
-  static async open(config: Config, deps: { logger: Logger; sqlite: Omit<SqliteStoreOptions, 'path' | 'visibleLimit'>; onFatal: (e: Error) => void }): Promise<ClusterNode> {
+  static async open(
+    config: Config,
+    deps: { logger: Logger; sqlite: Omit<SqliteStoreOptions, 'path' | 'visibleLimit'>; onFatal: (e: Error) => void },
+  ): Promise<ClusterNode> {
     const settings = config.store.redis;
     const log = deps.logger.child({ component: 'cluster' });
     const replica = settings.replicaName ?? `${hostname()}-${process.pid}`;
@@ -104,7 +107,11 @@ export class ClusterNode {
       const keys = clusterKeys(settings.keyPrefix);
       const redisLog = new RedisLog(redis, keys);
       const local = (late.local = await openLocalCopy({
-        sqlite: { ...deps.sqlite, path: config.store.path, visibleLimit: () => late.replicated?.visibleLimit() ?? Number.MAX_SAFE_INTEGER },
+        sqlite: {
+          ...deps.sqlite,
+          path: config.store.path,
+          visibleLimit: () => late.replicated?.visibleLimit() ?? Number.MAX_SAFE_INTEGER,
+        },
         redis,
         keys,
         log: redisLog,
@@ -113,10 +120,33 @@ export class ClusterNode {
       const fatal = (e: Error): void => (late.node ? late.node.fatal(e) : deps.onFatal(e));
       const replicated = (late.replicated = new ReplicatedStore(local, redisLog, {
         onFatal: fatal,
-        onAppendTrouble: (e) => (e ? log.warn({ err: { message: e.message } }, 'appending to the shared log failed; retrying') : log.info('appending to the shared log works again')),
+        onAppendTrouble: (e) =>
+          e
+            ? log.warn({ err: { message: e.message } }, 'appending to the shared log failed; retrying')
+            : log.info('appending to the shared log works again'),
       }));
-      const lease = new WriterLease(redis, keys, { ttlMs: settings.leaseTtlMs, replica, apiUrl: () => late.node?.apiUrl ?? '', onLost: fatal }, log);
-      const node = (late.node = new ClusterNode(config, replica, redis, followConn, inboxConn, keys, redisLog, replicated, local, durability, new WebhookInbox(redis, keys, config.webhook.queueLimit), lease, log, deps.onFatal));
+      const lease = new WriterLease(
+        redis,
+        keys,
+        { ttlMs: settings.leaseTtlMs, replica, apiUrl: () => late.node?.apiUrl ?? '', onLost: fatal },
+        log,
+      );
+      const node = (late.node = new ClusterNode(
+        config,
+        replica,
+        redis,
+        followConn,
+        inboxConn,
+        keys,
+        redisLog,
+        replicated,
+        local,
+        durability,
+        new WebhookInbox(redis, keys, config.webhook.queueLimit),
+        lease,
+        log,
+        deps.onFatal,
+      ));
       node.follower = new LogFollower({
         store: local,
         log: redisLog,
@@ -127,7 +157,10 @@ export class ClusterNode {
       });
       // Catch up before the services are composed on the copy (the engine loads its state from it).
       await node.follower.catchUp();
-      log.info({ replica, redis: safeRedisUrl(settings.url), applied: node.follower.applied, store: config.store.path }, 'local copy in step with the shared log');
+      log.info(
+        { replica, redis: safeRedisUrl(settings.url), applied: node.follower.applied, store: config.store.path },
+        'local copy in step with the shared log',
+      );
       return node;
     } catch (e) {
       late.local?.close();
@@ -259,7 +292,11 @@ export class ClusterNode {
       replica: this.replica,
       role: this.isWriter ? 'writer' : 'follower',
       writer: this.lastHolder,
-      redis: { url: safeRedisUrl(this.config.store.redis.url), connected: this.redis.status === 'ready', durability: this.durability },
+      redis: {
+        url: safeRedisUrl(this.config.store.redis.url),
+        connected: this.redis.status === 'ready',
+        durability: this.durability,
+      },
       log: follower
         ? { applied: follower.applied, head: Math.max(this.lastHead, follower.applied) }
         : { applied: this.replicated.appendedPosition, head: this.replicated.appendedPosition },
@@ -269,7 +306,8 @@ export class ClusterNode {
   /** Ready: Redis answers and persists as asked. */
   ready(): { ready: boolean; reason: string } {
     if (this.failed) return { ready: false, reason: `this replica is stopping: ${this.failed.message}` };
-    if (this.redis.status !== 'ready') return { ready: false, reason: `redis unavailable (${this.redis.status}): webhooks are answered 503` };
+    if (this.redis.status !== 'ready')
+      return { ready: false, reason: `redis unavailable (${this.redis.status}): webhooks are answered 503` };
     if (!this.durability.ok) return { ready: false, reason: this.durability.message };
     return { ready: true, reason: 'ok' };
   }

@@ -29,7 +29,13 @@ export interface SnapshotInfo {
 export async function readSnapshotInfo(redis: Redis, keys: ClusterKeys): Promise<SnapshotInfo | undefined> {
   const h = await redis.hgetall(keys.snapshot);
   if (h.chunks === undefined) return undefined;
-  return { base: Number(h.base), commit: h.commit ?? '', chunks: Number(h.chunks), bytes: Number(h.bytes), gen: h.gen ?? '' };
+  return {
+    base: Number(h.base),
+    commit: h.commit ?? '',
+    chunks: Number(h.chunks),
+    bytes: Number(h.bytes),
+    gen: h.gen ?? '',
+  };
 }
 
 /** The cluster id (created by the first replica or `migrate`). */
@@ -39,7 +45,12 @@ export async function ensureClusterId(redis: Redis, keys: ClusterKeys): Promise<
 }
 
 /** Why the local copy cannot be used as it is, or undefined when it can. */
-async function staleness(store: SqliteStore, clusterID: string, log: RedisLog, snapshot: SnapshotInfo | undefined): Promise<string | undefined> {
+async function staleness(
+  store: SqliteStore,
+  clusterID: string,
+  log: RedisLog,
+  snapshot: SnapshotInfo | undefined,
+): Promise<string | undefined> {
   const localCluster = store.getMeta(CLUSTER_ID_KEY);
   if (localCluster === undefined) {
     throw new OprError(
@@ -52,9 +63,11 @@ async function staleness(store: SqliteStore, clusterID: string, log: RedisLog, s
   const mark = readMark(store);
   const base = snapshot?.base ?? 0;
   if (mark.n < base) return `it stands at entry ${mark.n}, before the snapshot the log starts from (${base})`;
-  if (mark.n === base) return mark.c === (snapshot?.commit ?? '') ? undefined : 'it was not built from the snapshot the log starts from';
+  if (mark.n === base)
+    return mark.c === (snapshot?.commit ?? '') ? undefined : 'it was not built from the snapshot the log starts from';
   const entry = await log.entry(mark.n);
-  if (entry === undefined) return `it stands at entry ${mark.n}, which the shared log does not hold (head ${await log.head()})`;
+  if (entry === undefined)
+    return `it stands at entry ${mark.n}, which the shared log does not hold (head ${await log.head()})`;
   if (entry.c !== mark.c) return `its entry ${mark.n} is ${mark.c}, the shared log's is ${entry.c}`;
   return undefined;
 }
@@ -67,7 +80,13 @@ function removeFiles(path: string): void {
  * Writes the snapshot's image to `path`. The writer may replace the snapshot meanwhile (deleting the chunks being
  * read): then the newest one is read again, a few times at most. Returns the snapshot restored.
  */
-async function restoreSnapshot(path: string, redis: Redis, keys: ClusterKeys, first: SnapshotInfo, logger: Logger): Promise<SnapshotInfo> {
+async function restoreSnapshot(
+  path: string,
+  redis: Redis,
+  keys: ClusterKeys,
+  first: SnapshotInfo,
+  logger: Logger,
+): Promise<SnapshotInfo> {
   let snapshot: SnapshotInfo | undefined = first;
   for (let attempt = 1; snapshot !== undefined; attempt++) {
     const parts: Buffer[] = [];
@@ -80,13 +99,20 @@ async function restoreSnapshot(path: string, redis: Redis, keys: ClusterKeys, fi
       const tmp = `${path}.restore`;
       writeFileSync(tmp, Buffer.concat(parts), { mode: 0o600 });
       renameSync(tmp, path);
-      logger.info({ path, bytes: snapshot.bytes, base: snapshot.base }, 'local copy restored from the snapshot in redis');
+      logger.info(
+        { path, bytes: snapshot.bytes, base: snapshot.base },
+        'local copy restored from the snapshot in redis',
+      );
       return snapshot;
     }
     if (attempt >= 5) break;
     snapshot = await readSnapshotInfo(redis, keys);
   }
-  throw new OprError('OPR_ERR_REPLICA_DIVERGED', 'the snapshot in redis is incomplete (chunks missing); run `openim-presence migrate` again or restore redis', {});
+  throw new OprError(
+    'OPR_ERR_REPLICA_DIVERGED',
+    'the snapshot in redis is incomplete (chunks missing); run `openim-presence migrate` again or restore redis',
+    {},
+  );
 }
 
 /** Opens (or builds) the local copy for this cluster. */
@@ -116,7 +142,8 @@ export async function openLocalCopy(opts: {
     removeFiles(path);
   }
   let restored = snapshot;
-  if (snapshot !== undefined && path !== ':memory:') restored = await restoreSnapshot(path, redis, keys, snapshot, logger);
+  if (snapshot !== undefined && path !== ':memory:')
+    restored = await restoreSnapshot(path, redis, keys, snapshot, logger);
   const store = new SqliteStore(sqlite);
   store.transaction(() => {
     store.setMeta(CLUSTER_ID_KEY, clusterID);

@@ -123,7 +123,8 @@ export class LogFollower {
     while (from < parsed.length) {
       let to = from + 1;
       let ops = parsed[from]!.entry.ops.length;
-      while (to < parsed.length && ops + parsed[to]!.entry.ops.length <= MAX_OPS_PER_STEP) ops += parsed[to++]!.entry.ops.length;
+      while (to < parsed.length && ops + parsed[to]!.entry.ops.length <= MAX_OPS_PER_STEP)
+        ops += parsed[to++]!.entry.ops.length;
       this.apply(parsed.slice(from, to));
       from = to;
       if (from < parsed.length) await new Promise((r) => setImmediate(r));
@@ -138,10 +139,17 @@ export class LogFollower {
     store.transaction(() => {
       for (const { stored, entry } of entries) {
         if (stored.n !== (mark?.n ?? this.appliedN) + 1) {
-          throw new OprError('OPR_ERR_REPLICA_DIVERGED', `the shared log skips from ${mark?.n ?? this.appliedN} to ${stored.n}`, { n: stored.n });
+          throw new OprError(
+            'OPR_ERR_REPLICA_DIVERGED',
+            `the shared log skips from ${mark?.n ?? this.appliedN} to ${stored.n}`,
+            { n: stored.n },
+          );
         }
         for (const [method, args, recorded] of entry.ops) {
-          if (!WRITES.has(method)) throw new OprError('OPR_ERR_REPLICA_DIVERGED', `entry ${stored.n} has an unknown write ${method}`, { n: stored.n });
+          if (!WRITES.has(method))
+            throw new OprError('OPR_ERR_REPLICA_DIVERGED', `entry ${stored.n} has an unknown write ${method}`, {
+              n: stored.n,
+            });
           const result = (store[method] as (...a: unknown[]) => unknown)(...args) ?? null;
           if (JSON.stringify(result) !== JSON.stringify(recorded)) {
             throw new OprError(
@@ -150,7 +158,8 @@ export class LogFollower {
               { n: stored.n, method },
             );
           }
-          if (method === 'appendEvent') applied.events.push({ ...(args[0] as NewPresenceEvent), seq: result as number });
+          if (method === 'appendEvent')
+            applied.events.push({ ...(args[0] as NewPresenceEvent), seq: result as number });
           else if (method === 'upsertKey') applied.keys.push(args[0] as KeyState);
           else if (method === 'setUserVersion') applied.versions.push([args[0] as string, args[1] as number]);
         }

@@ -11,7 +11,11 @@ import { OprError } from '../errors.js';
 export type RedisSettings = Config['store']['redis'];
 
 /** A new connection. `blocking`: for XREAD BLOCK (no command timeout; the read's own timeout bounds it). */
-export function connectRedis(settings: RedisSettings, log: Logger, options: { blocking?: boolean; name?: string } = {}): Redis {
+export function connectRedis(
+  settings: RedisSettings,
+  log: Logger,
+  options: { blocking?: boolean; name?: string } = {},
+): Redis {
   const redis = new Redis(settings.url, {
     ...(settings.password !== undefined ? { password: settings.password } : {}),
     connectTimeout: settings.connectTimeoutMs,
@@ -29,7 +33,10 @@ export function connectRedis(settings: RedisSettings, log: Logger, options: { bl
   redis.on('error', (err: Error) => {
     if (down) return;
     down = true;
-    log.warn({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'redis connection failed; reconnecting');
+    log.warn(
+      { err: { message: err.message, code: (err as NodeJS.ErrnoException).code } },
+      'redis connection failed; reconnecting',
+    );
   });
   redis.on('ready', () => {
     if (down) log.info('redis connection back');
@@ -51,8 +58,16 @@ export async function openRedis(redis: Redis, settings: RedisSettings): Promise<
     await redis.ping();
   } catch (e) {
     redis.disconnect();
-    const why = reported !== undefined && reported.message !== (e as Error).message ? `${(e as Error).message} (${reported.message})` : (e as Error).message;
-    throw new OprError('OPR_ERR_REDIS_UNAVAILABLE', `cannot reach redis at ${safeRedisUrl(settings.url)}: ${why}`, { url: safeRedisUrl(settings.url) }, { cause: e });
+    const why =
+      reported !== undefined && reported.message !== (e as Error).message
+        ? `${(e as Error).message} (${reported.message})`
+        : (e as Error).message;
+    throw new OprError(
+      'OPR_ERR_REDIS_UNAVAILABLE',
+      `cannot reach redis at ${safeRedisUrl(settings.url)}: ${why}`,
+      { url: safeRedisUrl(settings.url) },
+      { cause: e },
+    );
   } finally {
     redis.off('error', onError);
   }

@@ -50,11 +50,18 @@ export class RedisLog implements LogAppender {
     private readonly keys: ClusterKeys,
   ) {}
 
-  async append(leaseValue: string, expectedHead: number, entries: readonly StoredEntry[], inboxCursor: string | undefined): Promise<number> {
+  async append(
+    leaseValue: string,
+    expectedHead: number,
+    entries: readonly StoredEntry[],
+    inboxCursor: string | undefined,
+  ): Promise<number> {
     const args: (string | number)[] = [leaseValue, expectedHead, inboxCursor ?? ''];
     for (const e of entries) args.push(e.c, e.json);
     const k = this.keys;
-    return Number(await this.redis.eval(APPEND_SCRIPT, 5, k.lease, k.head, k.lastCommit, k.log, k.inboxCursor, ...args));
+    return Number(
+      await this.redis.eval(APPEND_SCRIPT, 5, k.lease, k.head, k.lastCommit, k.log, k.inboxCursor, ...args),
+    );
   }
 
   async head(): Promise<number> {
@@ -75,7 +82,7 @@ export class RedisLog implements LogAppender {
 
   /** Entries after `afterN`, waiting up to `blockMs` for one (on a connection of its own: it blocks). */
   async next(blocking: Redis, afterN: number, count: number, blockMs: number): Promise<StoredEntry[]> {
-    const reply = (await blocking.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.log, `${afterN}-1`));
+    const reply = await blocking.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.log, `${afterN}-1`);
     return reply === null ? [] : toEntries(reply[0]![1]);
   }
 }

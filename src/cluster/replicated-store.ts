@@ -79,7 +79,12 @@ export function readMark(store: SqliteStore): ReplicationMark {
 
 /** Appends entries to the shared log (`RedisLog.append`), given the lease value that fences them. */
 export interface LogAppender {
-  append(leaseValue: string, expectedHead: number, entries: readonly StoredEntry[], inboxCursor: string | undefined): Promise<number>;
+  append(
+    leaseValue: string,
+    expectedHead: number,
+    entries: readonly StoredEntry[],
+    inboxCursor: string | undefined,
+  ): Promise<number>;
 }
 
 interface Queued extends StoredEntry {
@@ -197,10 +202,13 @@ export class ReplicatedStore {
         if (cached !== undefined) return cached;
         let value: unknown;
         if (prop === 'transaction') value = <T>(fn: () => T): T => this.transaction(fn);
-        else if (prop === 'whenDurable') value = (ok: () => void, fail: (e: Error) => void): void => this.whenDurable(ok, fail);
-        else if (prop === 'durable') value = (): Promise<void> => new Promise((resolve, reject) => this.whenDurable(resolve, reject));
+        else if (prop === 'whenDurable')
+          value = (ok: () => void, fail: (e: Error) => void): void => this.whenDurable(ok, fail);
+        else if (prop === 'durable')
+          value = (): Promise<void> => new Promise((resolve, reject) => this.whenDurable(resolve, reject));
         else if (prop === 'firstStartedAt') value = (now: number): number => this.firstStartedAt(now);
-        else if (typeof prop === 'string' && WRITES.has(prop)) value = (...args: unknown[]): unknown => this.write(prop as WriteMethod, args);
+        else if (typeof prop === 'string' && WRITES.has(prop))
+          value = (...args: unknown[]): unknown => this.write(prop as WriteMethod, args);
         else {
           const v = Reflect.get(target, prop, receiver) as unknown;
           value = typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
@@ -213,7 +221,9 @@ export class ReplicatedStore {
   }
 
   private notLeader(method: string): OprError {
-    return new OprError('OPR_ERR_NOT_LEADER', `this replica does not hold the writer lease: ${method} refused`, { method });
+    return new OprError('OPR_ERR_NOT_LEADER', `this replica does not hold the writer lease: ${method} refused`, {
+      method,
+    });
   }
 
   private transaction<T>(fn: () => T): T {
@@ -234,7 +244,13 @@ export class ReplicatedStore {
         if (this.ops.length > 0) {
           const n = this.recordedN + 1;
           const c = `${this.token}:${n}`;
-          entry = { n, c, json: JSON.stringify({ c, ops: this.ops } satisfies LogEntry), inbox: this.nextInbox, maxSeq: this.commitMaxSeq };
+          entry = {
+            n,
+            c,
+            json: JSON.stringify({ c, ops: this.ops } satisfies LogEntry),
+            inbox: this.nextInbox,
+            maxSeq: this.commitMaxSeq,
+          };
           this.inner.setMeta(MARK_KEY, JSON.stringify({ n, c } satisfies ReplicationMark));
         }
         return r;

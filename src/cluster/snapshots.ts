@@ -55,21 +55,40 @@ export async function takeSnapshot(deps: {
     const db = new Database(file, { readonly: true });
     let mark: ReplicationMark;
     try {
-      mark = JSON.parse(db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(MARK_KEY) as string) as ReplicationMark;
+      mark = JSON.parse(
+        db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(MARK_KEY) as string,
+      ) as ReplicationMark;
     } finally {
       db.close();
     }
     // The image may hold commits Redis does not have yet: publish it only once it does.
     await deps.replicated.flushed();
-    if (deps.replicated.appendedPosition < mark.n) throw new Error(`the log did not reach entry ${mark.n} (appending failed)`);
+    if (deps.replicated.appendedPosition < mark.n)
+      throw new Error(`the log did not reach entry ${mark.n} (appending failed)`);
     const image = readFileSync(file);
     const gen = mark.c.replace(/[^A-Za-z0-9._-]/g, '-');
     const chunks = Math.max(1, Math.ceil(image.length / CHUNK_BYTES));
-    for (let i = 0; i < chunks; i++) await deps.redis.set(deps.keys.snapshotChunk(i, gen), image.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
+    for (let i = 0; i < chunks; i++)
+      await deps.redis.set(deps.keys.snapshotChunk(i, gen), image.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
     try {
-      await deps.redis.eval(PUBLISH_SCRIPT, 3, deps.keys.lease, deps.keys.snapshot, deps.keys.log, deps.leaseValue, mark.n, mark.c, chunks, image.length, gen, `${deps.prefix}snapshot:`);
+      await deps.redis.eval(
+        PUBLISH_SCRIPT,
+        3,
+        deps.keys.lease,
+        deps.keys.snapshot,
+        deps.keys.log,
+        deps.leaseValue,
+        mark.n,
+        mark.c,
+        chunks,
+        image.length,
+        gen,
+        `${deps.prefix}snapshot:`,
+      );
     } catch (e) {
-      await deps.redis.del(...Array.from({ length: chunks }, (_, i) => deps.keys.snapshotChunk(i, gen))).catch(() => undefined);
+      await deps.redis
+        .del(...Array.from({ length: chunks }, (_, i) => deps.keys.snapshotChunk(i, gen)))
+        .catch(() => undefined);
       throw e;
     }
     return { base: mark.n, bytes: image.length, chunks, ms: performance.now() - started };
@@ -93,7 +112,12 @@ export class Snapshotter {
   private bytesAtImage = 0;
 
   constructor(
-    private readonly deps: Parameters<typeof takeSnapshot>[0] & { every: number; checkMs: number; log: Logger; minLogBytes?: number },
+    private readonly deps: Parameters<typeof takeSnapshot>[0] & {
+      every: number;
+      checkMs: number;
+      log: Logger;
+      minLogBytes?: number;
+    },
   ) {}
 
   start(): void {
@@ -114,13 +138,23 @@ export class Snapshotter {
       const info = await readSnapshotInfo(this.deps.redis, this.deps.keys);
       const entries = this.deps.replicated.appendedPosition - (info?.base ?? 0);
       const bytes = this.deps.replicated.appendedBytes - this.bytesAtImage;
-      if (entries === 0 || (entries < this.deps.every && bytes < Math.max(this.deps.minLogBytes ?? MIN_LOG_BYTES, info?.bytes ?? 0))) return;
+      if (
+        entries === 0 ||
+        (entries < this.deps.every && bytes < Math.max(this.deps.minLogBytes ?? MIN_LOG_BYTES, info?.bytes ?? 0))
+      )
+        return;
       const appended = this.deps.replicated.appendedBytes;
       const r = await takeSnapshot(this.deps);
       this.bytesAtImage = appended;
-      this.deps.log.info({ base: r.base, bytes: r.bytes, chunks: r.chunks, ms: Math.round(r.ms) }, 'snapshot stored in redis; the log is trimmed up to it');
+      this.deps.log.info(
+        { base: r.base, bytes: r.bytes, chunks: r.chunks, ms: Math.round(r.ms) },
+        'snapshot stored in redis; the log is trimmed up to it',
+      );
     } catch (e) {
-      this.deps.log.warn({ err: { message: (e as Error).message } }, 'snapshot failed; the log is kept whole until the next one');
+      this.deps.log.warn(
+        { err: { message: (e as Error).message } },
+        'snapshot failed; the log is kept whole until the next one',
+      );
     } finally {
       this.running = false;
     }

@@ -40,14 +40,23 @@ export class WebhookInbox {
       );
     }
     if (this.backlog >= this.queueLimit) {
-      throw new OprError('OPR_ERR_INGEST_OVERLOADED', `the shared inbox holds ${this.backlog} webhooks the writer has not ingested (webhook.queueLimit ${this.queueLimit})`, {
-        queueLimit: this.queueLimit,
-      });
+      throw new OprError(
+        'OPR_ERR_INGEST_OVERLOADED',
+        `the shared inbox holds ${this.backlog} webhooks the writer has not ingested (webhook.queueLimit ${this.queueLimit})`,
+        {
+          queueLimit: this.queueLimit,
+        },
+      );
     }
     try {
       await this.redis.xadd(this.keys.inbox, '*', 'd', JSON.stringify(item));
     } catch (e) {
-      throw new OprError('OPR_ERR_REDIS_UNAVAILABLE', `redis did not take the webhook: ${(e as Error).message}`, {}, { cause: e });
+      throw new OprError(
+        'OPR_ERR_REDIS_UNAVAILABLE',
+        `redis did not take the webhook: ${(e as Error).message}`,
+        {},
+        { cause: e },
+      );
     }
   }
 }
@@ -63,7 +72,6 @@ export interface InboxConsumerDeps {
   maxBatch: number;
   blockMs?: number;
 }
-
 
 /** The writer's side: ingests the inbox in order until stopped. */
 export class InboxConsumer {
@@ -91,7 +99,15 @@ export class InboxConsumer {
     while (!this.stopping) {
       try {
         cursor ??= (await redis.get(keys.inboxCursor)) ?? '0-0';
-        const reply = (await blocking.xread('COUNT', this.deps.maxBatch, 'BLOCK', this.deps.blockMs ?? 500, 'STREAMS', keys.inbox, cursor));
+        const reply = await blocking.xread(
+          'COUNT',
+          this.deps.maxBatch,
+          'BLOCK',
+          this.deps.blockMs ?? 500,
+          'STREAMS',
+          keys.inbox,
+          cursor,
+        );
         delay = 50;
         if (reply === null) continue;
         const entries = reply[0]![1];
@@ -123,7 +139,10 @@ export class InboxConsumer {
       engine.ingest(entries.map(([, item]) => item));
       return;
     } catch (e) {
-      logger.error({ err: e, size: entries.length }, 'ingesting a batch from the inbox failed; trying its webhooks one by one');
+      logger.error(
+        { err: e, size: entries.length },
+        'ingesting a batch from the inbox failed; trying its webhooks one by one',
+      );
     }
     for (const [id, item] of entries) {
       replicated.consumeInboxWith(id);

@@ -32,7 +32,10 @@ function notLeader(reply: FastifyReply, message: string): FastifyReply {
 /** Requests only the writer can answer: writes under /v1/, and the push delivery state. */
 function forwarded(req: FastifyRequest): boolean {
   if (!req.url.startsWith('/v1/')) return false;
-  if (req.method === 'GET' || req.method === 'HEAD') return req.url === '/v1/subscribers' || req.url.startsWith('/v1/subscribers/') || req.url.startsWith('/v1/subscribers?');
+  if (req.method === 'GET' || req.method === 'HEAD')
+    return (
+      req.url === '/v1/subscribers' || req.url.startsWith('/v1/subscribers/') || req.url.startsWith('/v1/subscribers?')
+    );
   return req.method !== 'OPTIONS';
 }
 
@@ -40,21 +43,43 @@ export function registerWriteForwarding(app: FastifyInstance, opts: WriteForward
   app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
     if (!forwarded(req) || opts.isWriter()) return;
     // Forwarded once at most: a replica that believed itself the writer when the request was sent is not one now.
-    if (req.headers[FORWARDED_BY] !== undefined) return notLeader(reply, 'the writer changed while this request was forwarded; retry in a moment');
+    if (req.headers[FORWARDED_BY] !== undefined)
+      return notLeader(reply, 'the writer changed while this request was forwarded; retry in a moment');
     const writer = await opts.writer().catch(() => undefined);
-    if (writer === undefined || writer.apiUrl === '') return notLeader(reply, 'no replica holds the writer lease right now (an election is under way); retry in a moment');
-    if (writer.replica === opts.replica) return notLeader(reply, 'this replica is becoming the writer (catching up with the shared log); retry in a moment');
+    if (writer === undefined || writer.apiUrl === '')
+      return notLeader(
+        reply,
+        'no replica holds the writer lease right now (an election is under way); retry in a moment',
+      );
+    if (writer.replica === opts.replica)
+      return notLeader(
+        reply,
+        'this replica is becoming the writer (catching up with the shared log); retry in a moment',
+      );
     const headers: Record<string, string> = { [FORWARDED_BY]: opts.replica };
     for (const h of FORWARDED_HEADERS) {
       const v = req.headers[h];
       if (typeof v === 'string') headers[h] = v;
     }
-    const body = req.body === undefined || req.body === null ? undefined : typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
+    const body =
+      req.body === undefined || req.body === null
+        ? undefined
+        : typeof req.body === 'string'
+          ? req.body
+          : JSON.stringify(req.body);
     let res: Response;
     try {
-      res = await fetch(`${writer.apiUrl}${req.url}`, { method: req.method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(opts.timeoutMs) });
+      res = await fetch(`${writer.apiUrl}${req.url}`, {
+        method: req.method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        signal: AbortSignal.timeout(opts.timeoutMs),
+      });
     } catch (e) {
-      return notLeader(reply, `the writer (${writer.replica}) could not be reached: ${(e as Error).message}; retry in a moment`);
+      return notLeader(
+        reply,
+        `the writer (${writer.replica}) could not be reached: ${(e as Error).message}; retry in a moment`,
+      );
     }
     const text = await res.text();
     const type = res.headers.get('content-type');

@@ -91,9 +91,12 @@ export class WriterLease {
         this.lastRenewedAt = started;
         return;
       }
-      this.lose(`another replica holds the writer lease (${(await this.redis.get(this.keys.lease).catch(() => null)) ?? 'none'})`);
+      this.lose(
+        `another replica holds the writer lease (${(await this.redis.get(this.keys.lease).catch(() => null)) ?? 'none'})`,
+      );
     } catch (e) {
-      if (now() - this.lastRenewedAt >= this.opts.ttlMs) this.lose(`the lease could not be renewed for ${this.opts.ttlMs} ms: ${(e as Error).message}`);
+      if (now() - this.lastRenewedAt >= this.opts.ttlMs)
+        this.lose(`the lease could not be renewed for ${this.opts.ttlMs} ms: ${(e as Error).message}`);
       else this.log.warn({ err: { message: (e as Error).message } }, 'writer lease renewal failed; retrying');
     }
   }
@@ -117,6 +120,10 @@ export class WriterLease {
     const value = this.value;
     this.value = undefined;
     if (value === undefined || this.lost) return;
-    await this.redis.eval(RELEASE_SCRIPT, 1, this.keys.lease, value).catch((e: unknown) => this.log.warn({ err: { message: (e as Error).message } }, 'writer lease not released; it expires by itself'));
+    await this.redis
+      .eval(RELEASE_SCRIPT, 1, this.keys.lease, value)
+      .catch((e: unknown) =>
+        this.log.warn({ err: { message: (e as Error).message } }, 'writer lease not released; it expires by itself'),
+      );
   }
 }

@@ -26,7 +26,16 @@ import { startRedisServer } from '../helpers/redis-server.js';
 import { FAST_RECONCILE } from '../helpers/sim-pair.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import type { ChildHandle } from '../reliability/helpers.js';
-import { compareWithOpenIm, getJson, inspectDb, killAllChildren, readAllEvents, sleep, spawnDaemonChild, SseSubscriber } from '../reliability/helpers.js';
+import {
+  compareWithOpenIm,
+  getJson,
+  inspectDb,
+  killAllChildren,
+  readAllEvents,
+  sleep,
+  spawnDaemonChild,
+  SseSubscriber,
+} from '../reliability/helpers.js';
 import { until } from '../helpers/until.js';
 
 const SEED = Number(process.env.CLUSTER_SEED ?? 20_261_206);
@@ -56,16 +65,34 @@ const apiUrl = (r: Replica): string => `http://127.0.0.1:${r.apiPort}`;
  */
 async function startProxy(
   replicas: () => Replica[],
-): Promise<{ url: string; acked: string[]; statuses: Map<number, number>; refused: () => number; close: () => Promise<void> }> {
+): Promise<{
+  url: string;
+  acked: string[];
+  statuses: Map<number, number>;
+  refused: () => number;
+  close: () => Promise<void>;
+}> {
   const acked: string[] = [];
   const statuses = new Map<number, number>();
   let turn = 0;
   let refused = 0;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const forward = (r: Replica, req: http.IncomingMessage, body: Buffer): Promise<{ status: number; body: Buffer } | 'refused'> =>
+  const forward = (
+    r: Replica,
+    req: http.IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; body: Buffer } | 'refused'> =>
     new Promise((resolve) => {
       const out = http.request(
-        { host: '127.0.0.1', port: r.webhookPort, method: req.method, path: req.url, headers: { 'content-type': req.headers['content-type'] ?? '' }, agent, timeout: 10_000 },
+        {
+          host: '127.0.0.1',
+          port: r.webhookPort,
+          method: req.method,
+          path: req.url,
+          headers: { 'content-type': req.headers['content-type'] ?? '' },
+          agent,
+          timeout: 10_000,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -73,7 +100,9 @@ async function startProxy(
           res.on('error', () => resolve({ status: 502, body: Buffer.alloc(0) }));
         },
       );
-      out.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED' ? 'refused' : { status: 502, body: Buffer.alloc(0) }));
+      out.on('error', (e: NodeJS.ErrnoException) =>
+        resolve(e.code === 'ECONNREFUSED' ? 'refused' : { status: 502, body: Buffer.alloc(0) }),
+      );
       out.end(body);
     });
   const server = http.createServer((req, res) => {
@@ -149,7 +178,8 @@ function correctionProblems(events: readonly PresenceEventJson[]): string[] {
     if (last.get(k) === e.type) problems.push(`seq ${e.seq}: ${k} ${e.type} twice in a row (${e.source})`);
     last.set(k, e.type);
     if (e.mismatchID !== undefined) {
-      if (byMismatch.has(e.mismatchID)) problems.push(`mismatch ${e.mismatchID} published by seq ${byMismatch.get(e.mismatchID)} and ${e.seq}`);
+      if (byMismatch.has(e.mismatchID))
+        problems.push(`mismatch ${e.mismatchID} published by seq ${byMismatch.get(e.mismatchID)} and ${e.seq}`);
       byMismatch.set(e.mismatchID, e.seq);
     }
   }
@@ -164,7 +194,13 @@ describe('three replicas on one redis', () => {
     cleanups.push(dir.cleanup);
     const replicas: Replica[] = [];
     for (const name of ['r1', 'r2', 'r3']) {
-      replicas.push({ name, dbPath: join(dir.path, `${name}.db`), apiPort: await freePort(), webhookPort: await freePort(), child: undefined });
+      replicas.push({
+        name,
+        dbPath: join(dir.path, `${name}.db`),
+        apiPort: await freePort(),
+        webhookPort: await freePort(),
+        child: undefined,
+      });
     }
     const proxy = await startProxy(() => replicas);
     cleanups.push(() => proxy.close());
@@ -182,9 +218,25 @@ describe('three replicas on one redis', () => {
       openim: { apiUrl: sim.apiUrl, secret: sim.secret, retries: 1, timeoutMs: 2000 },
       webhook: { host: '127.0.0.1', port: r.webhookPort, pathSecret: TEST_PATH_SECRET },
       api: { host: '127.0.0.1', port: r.apiPort, sseHeartbeatSeconds: 1 },
-      store: { backend: 'redis', path: r.dbPath, redis: { url: redis.url, keyPrefix: 'fo:', leaseTtlMs: LEASE_TTL_MS, replicaName: r.name, commandTimeoutMs: 2000 } },
+      store: {
+        backend: 'redis',
+        path: r.dbPath,
+        redis: {
+          url: redis.url,
+          keyPrefix: 'fo:',
+          leaseTtlMs: LEASE_TTL_MS,
+          replicaName: r.name,
+          commandTimeoutMs: 2000,
+        },
+      },
       reconcile: { ...FAST_RECONCILE, massGuardMinUsers: 1000 },
-      poll: { enabled: true, intervalSeconds: POLL_INTERVAL_S, coverageSeconds: 1, discoveryIntervalSeconds: 10, requestsPerSecond: 1000 },
+      poll: {
+        enabled: true,
+        intervalSeconds: POLL_INTERVAL_S,
+        coverageSeconds: 1,
+        discoveryIntervalSeconds: 10,
+        requestsPerSecond: 1000,
+      },
       log: { level: 'silent' },
     });
     /** Replicas that stopped by themselves (a writer that lost its lease in the Redis outage), and why. */
@@ -195,7 +247,10 @@ describe('three replicas on one redis', () => {
       const child = r.child;
       void child.exited.then(({ code, signal }) => {
         if (r.child === child) r.child = undefined;
-        if (signal === null && !stopping) exits.push(`${r.name} exited ${code ?? '?'}: ${/"message":"([^"]*)"/.exec(child.stderr())?.[1] ?? child.stderr().slice(-300)}`);
+        if (signal === null && !stopping)
+          exits.push(
+            `${r.name} exited ${code ?? '?'}: ${/"message":"([^"]*)"/.exec(child.stderr())?.[1] ?? child.stderr().slice(-300)}`,
+          );
       });
     };
     for (const r of replicas) await start(r);
@@ -220,10 +275,16 @@ describe('three replicas on one redis', () => {
       if (sseReplica === writer) sseMoves++;
       await writer.child!.kill9();
       writer.child = undefined;
-      const next = await until(`a new writer after killing ${writer.name} (round ${round})`, () => writerPolling(replicas.filter((r) => r !== writer)), 4 * LEASE_TTL_MS + 10_000);
+      const next = await until(
+        `a new writer after killing ${writer.name} (round ${round})`,
+        () => writerPolling(replicas.filter((r) => r !== writer)),
+        4 * LEASE_TTL_MS + 10_000,
+      );
       figures.push({ kill: writer.name, ackedBefore, failoverMs: Date.now() - killedAt });
       // Taken over within the TTL plus a cycle (and the catch-up); generous for a loaded machine, never below.
-      expect(Date.now() - killedAt, `round ${round}: failover`).toBeLessThan(LEASE_TTL_MS + POLL_INTERVAL_S * 1000 + 8000);
+      expect(Date.now() - killedAt, `round ${round}: failover`).toBeLessThan(
+        LEASE_TTL_MS + POLL_INTERVAL_S * 1000 + 8000,
+      );
       await start(writer); // rejoins as a follower
       writer = next;
     }
@@ -259,22 +320,36 @@ describe('three replicas on one redis', () => {
     );
 
     // The same stream everywhere, gap-free from 1.
-    expect(settled.every((e, i) => e.seq === i + 1), 'gap-free from seq 1').toBe(true);
+    expect(
+      settled.every((e, i) => e.seq === i + 1),
+      'gap-free from seq 1',
+    ).toBe(true);
     const head = settled.length;
     for (const r of live) {
-      const events = await until(`${r.name} at head ${head}`, async () => {
-        const ev = await readAllEvents(apiUrl(r));
-        return ev.length >= head ? ev.slice(0, head) : undefined;
-      }, 15_000);
+      const events = await until(
+        `${r.name} at head ${head}`,
+        async () => {
+          const ev = await readAllEvents(apiUrl(r));
+          return ev.length >= head ? ev.slice(0, head) : undefined;
+        },
+        15_000,
+      );
       expect(events, `${r.name} has the same stream`).toEqual(settled);
     }
     expect(correctionProblems(settled)).toEqual([]);
 
     // The SSE client saw everything, in order, once.
-    await until('the SSE client at the head', () => Promise.resolve(sse.record.cursor >= head ? true : undefined), 15_000);
+    await until(
+      'the SSE client at the head',
+      () => Promise.resolve(sse.record.cursor >= head ? true : undefined),
+      15_000,
+    );
     expect(sse.record.problems).toEqual([]);
     expect(sseMoves).toBeGreaterThanOrEqual(1);
-    expect(sseServedBy.length - 1, 'the SSE client moved to another replica whenever its own was killed').toBeGreaterThanOrEqual(sseMoves);
+    expect(
+      sseServedBy.length - 1,
+      'the SSE client moved to another replica whenever its own was killed',
+    ).toBeGreaterThanOrEqual(sseMoves);
 
     // Every acknowledged webhook has its receipt in every live replica's copy (read once the replicas stopped).
     stopping = true;
@@ -291,7 +366,9 @@ describe('three replicas on one redis', () => {
     console.log(
       `cluster failover (seed ${SEED}): ${proxy.acked.length} webhooks acknowledged, 0 lost; ${head} events; kills: ${figures
         .map((f) => `${f.kill} after ${f.ackedBefore} acked, writer polling again in ${f.failoverMs} ms`)
-        .join('; ')}; redis restarted after ${ackedBeforeRedis} acked; answers ${JSON.stringify(Object.fromEntries(proxy.statuses))}; refused connections skipped ${proxy.refused()}; SSE served by ${sseServedBy.join(' → ')}; replicas that stopped by themselves: ${exits.length === 0 ? 'none' : exits.join('; ')}`,
+        .join(
+          '; ',
+        )}; redis restarted after ${ackedBeforeRedis} acked; answers ${JSON.stringify(Object.fromEntries(proxy.statuses))}; refused connections skipped ${proxy.refused()}; SSE served by ${sseServedBy.join(' → ')}; replicas that stopped by themselves: ${exits.length === 0 ? 'none' : exits.join('; ')}`,
     );
   }, 240_000);
 });

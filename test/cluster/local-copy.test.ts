@@ -42,7 +42,12 @@ async function cluster(entries: number): Promise<{ prefix: string; log: RedisLog
   const log = new RedisLog(redis, keys);
   await redis.set(keys.lease, 'L');
   if (entries > 0) {
-    await log.append('L', 0, Array.from({ length: entries }, (_, i) => ({ n: i + 1, c: `t:${i + 1}`, json: '{"c":"","ops":[]}' })), undefined);
+    await log.append(
+      'L',
+      0,
+      Array.from({ length: entries }, (_, i) => ({ n: i + 1, c: `t:${i + 1}`, json: '{"c":"","ops":[]}' })),
+      undefined,
+    );
   }
   dir = tempDir('opr-local-copy-');
   return { prefix, log, path: join(dir.path, 'copy.db') };
@@ -89,7 +94,11 @@ describe('a local copy', () => {
 
   for (const [why, mark, otherCluster] of [
     ['stands ahead of the log (its writer died before appending)', { n: 5, c: 't:5' }, false],
-    ['holds another commit at its entry (written by a writer whose lease was taken over)', { n: 2, c: 'other:2' }, false],
+    [
+      'holds another commit at its entry (written by a writer whose lease was taken over)',
+      { n: 2, c: 'other:2' },
+      false,
+    ],
     ['belongs to another cluster', { n: 2, c: 't:2' }, true],
   ] as const) {
     it(`is deleted and built again when it ${why}`, async () => {
@@ -111,7 +120,10 @@ describe('a local copy', () => {
     const single = new SqliteStore({ path: c.path });
     single.transaction(() => single.appendEvent(event()));
     single.close();
-    await expect(open(c)).rejects.toMatchObject({ code: 'OPR_ERR_CONFIG_INVALID', message: expect.stringContaining('migrate') as unknown });
+    await expect(open(c)).rejects.toMatchObject({
+      code: 'OPR_ERR_CONFIG_INVALID',
+      message: expect.stringContaining('migrate') as unknown,
+    });
     expect(existsSync(c.path)).toBe(true);
     const reopened = new SqliteStore({ path: c.path });
     try {

@@ -37,7 +37,10 @@ async function redisServer(options: RedisServerOptions = {}): Promise<TestRedisS
 
 async function replica(url: string, redis: Redis = {}): Promise<TestDaemon> {
   const d = await startTestDaemon({
-    store: { backend: 'redis', redis: { url, keyPrefix: `r${++prefixN}:`, leaseTtlMs: 1000, replicaName: 'a', ...redis } },
+    store: {
+      backend: 'redis',
+      redis: { url, keyPrefix: `r${++prefixN}:`, leaseTtlMs: 1000, replicaName: 'a', ...redis },
+    },
   });
   daemons.push(d);
   return d;
@@ -111,7 +114,11 @@ describe('readiness of a replica on the redis backend', () => {
     expect(r.body.status).toBe('not ready');
     expect(r.body.reason).toContain('everysec');
     expect(r.body.reason).toContain('store.redis.durability always');
-    expect((await clusterHealth(d)).redis.durability).toMatchObject({ wanted: 'always', actual: 'everysec', ok: false });
+    expect((await clusterHealth(d)).redis.durability).toMatchObject({
+      wanted: 'always',
+      actual: 'everysec',
+      ok: false,
+    });
 
     // Asking for everysec of the same server is ready.
     const lax = await replica(redis.url, { durability: 'everysec' });
@@ -125,7 +132,10 @@ describe('readiness of a replica on the redis backend', () => {
    * Returns the users acknowledged.
    */
   async function outage(d: Daemon, redis: TestRedisServer): Promise<string[]> {
-    await until('/readyz 200 as the writer', async () => (await readyz(d)).status === 200 && (await clusterHealth(d)).role === 'writer');
+    await until(
+      '/readyz 200 as the writer',
+      async () => (await readyz(d)).status === 200 && (await clusterHealth(d)).role === 'writer',
+    );
     const acked: string[] = [];
     for (let i = 1; i <= 10; i++) {
       const r = await post(d, `before-${i}`, i);

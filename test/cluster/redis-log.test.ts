@@ -44,7 +44,12 @@ function commit(n: number, token = 7): StoredEntry {
 
 /** What the log holds, to compare before and after a refused append. */
 async function state(keys: ClusterKeys, log: RedisLog): Promise<unknown> {
-  return { head: await log.head(), xlen: await redis.xlen(keys.log), last: await redis.get(keys.lastCommit), cursor: await redis.get(keys.inboxCursor) };
+  return {
+    head: await log.head(),
+    xlen: await redis.xlen(keys.log),
+    last: await redis.get(keys.lastCommit),
+    cursor: await redis.get(keys.inboxCursor),
+  };
 }
 
 async function blockedClients(): Promise<number> {

@@ -60,7 +60,11 @@ describe('replicas sharing one redis', () => {
     await until('a writer', () => a.cluster!.status().role === 'writer' || b.cluster!.status().role === 'writer');
     for (let i = 1; i <= 20; i++) {
       const target = i % 2 === 0 ? a : b;
-      const r = await postWebhook(target, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i));
+      const r = await postWebhook(
+        target,
+        'callbackAfterUserOnlineCommand',
+        webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+      );
       expect(r.status).toBe(200);
     }
     const onA = await until('20 events on a', async () => ((await events(a)).length === 20 ? events(a) : undefined));
@@ -79,13 +83,22 @@ describe('replicas sharing one redis', () => {
       // The first polls learn the empty state; a connection whose webhook is lost is then a missed online.
       await new Promise((r) => setTimeout(r, 1500));
       sim.connect('u1', 1);
-      const mismatch = await until('a missed_online on the follower', async () => {
-        const res = await fetch(`${b.apiUrl}/v1/mismatches`);
-        const list = ((await res.json()) as { mismatches: { id: number; kind: string; status: string }[] }).mismatches;
-        return list.find((m) => m.kind === 'missed_online');
-      }, 20_000);
+      const mismatch = await until(
+        'a missed_online on the follower',
+        async () => {
+          const res = await fetch(`${b.apiUrl}/v1/mismatches`);
+          const list = ((await res.json()) as { mismatches: { id: number; kind: string; status: string }[] })
+            .mismatches;
+          return list.find((m) => m.kind === 'missed_online');
+        },
+        20_000,
+      );
       expect(mismatch.status).toBe('open');
-      const ack = await fetch(`${b.apiUrl}/v1/mismatches/${mismatch.id}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ note: 'seen' }) });
+      const ack = await fetch(`${b.apiUrl}/v1/mismatches/${mismatch.id}/ack`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ note: 'seen' }),
+      });
       expect(ack.status).toBe(200);
       expect(((await ack.json()) as { status: string }).status).toBe('acknowledged');
       for (const d of [a, b]) {
@@ -95,7 +108,10 @@ describe('replicas sharing one redis', () => {
         });
       }
       // A request already forwarded once is not forwarded again (no loop between replicas that disagree on the writer).
-      const hop = await fetch(`${b.apiUrl}/v1/mismatches/${mismatch.id}/resolve`, { method: 'POST', headers: { 'x-opr-forwarded-by': 'c' } });
+      const hop = await fetch(`${b.apiUrl}/v1/mismatches/${mismatch.id}/resolve`, {
+        method: 'POST',
+        headers: { 'x-opr-forwarded-by': 'c' },
+      });
       expect(hop.status).toBe(503);
       expect(((await hop.json()) as { error: { code: string } }).error.code).toBe('OPR_ERR_NOT_LEADER');
     } finally {
@@ -120,10 +136,22 @@ describe('replicas sharing one redis', () => {
       await until('a writer', () => a.cluster!.status().role === 'writer');
       const b = await replica(prefix, 'b', undefined, pushUrl);
       for (let i = 1; i <= 5; i++) {
-        expect((await postWebhook(b, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `p${i}`, 1, i))).status).toBe(200);
+        expect(
+          (
+            await postWebhook(
+              b,
+              'callbackAfterUserOnlineCommand',
+              webhookBody('callbackAfterUserOnlineCommand', `p${i}`, 1, i),
+            )
+          ).status,
+        ).toBe(200);
       }
       const onB = await until('the follower to report the subscriber at the head', async () => {
-        const list = ((await (await fetch(`${b.apiUrl}/v1/subscribers`)).json()) as { subscribers: { name: string; cursor: number; head: number }[] }).subscribers;
+        const list = (
+          (await (await fetch(`${b.apiUrl}/v1/subscribers`)).json()) as {
+            subscribers: { name: string; cursor: number; head: number }[];
+          }
+        ).subscribers;
         const s = list.find((x) => x.name === 'billing');
         return s && s.cursor === 5 ? s : undefined;
       });
@@ -136,12 +164,26 @@ describe('replicas sharing one redis', () => {
 
   it('refuse a store.path that holds a single-node store, pointing at migrate, and leave the file as it was', async () => {
     const single = await startTestDaemon({});
-    expect((await postWebhook(single, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', 'x1', 1, 1))).status).toBe(200);
+    expect(
+      (
+        await postWebhook(
+          single,
+          'callbackAfterUserOnlineCommand',
+          webhookBody('callbackAfterUserOnlineCommand', 'x1', 1, 1),
+        )
+      ).status,
+    ).toBe(200);
     await single.close();
     const path = single.store.location;
     try {
       await expect(
-        startTestDaemon({ store: { backend: 'redis', path, redis: { url: redis.url, keyPrefix: `t${++prefixN}:`, leaseTtlMs: 1000, replicaName: 'a' } } }),
+        startTestDaemon({
+          store: {
+            backend: 'redis',
+            path,
+            redis: { url: redis.url, keyPrefix: `t${++prefixN}:`, leaseTtlMs: 1000, replicaName: 'a' },
+          },
+        }),
       ).rejects.toThrow(/single-node store.*migrate/);
       const again = await startTestDaemon({ store: { path } });
       expect(again.store.headSeq()).toBe(1);
@@ -166,7 +208,11 @@ describe('replicas sharing one redis', () => {
       const acked: string[] = [];
       let refused = 0;
       for (let i = 1; i <= 40 && refused === 0; i++) {
-        const r = await postWebhook(d, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `q${i}`, 1, i));
+        const r = await postWebhook(
+          d,
+          'callbackAfterUserOnlineCommand',
+          webhookBody('callbackAfterUserOnlineCommand', `q${i}`, 1, i),
+        );
         if (r.status === 200) acked.push(`q${i}`);
         else {
           expect(r.status).toBe(503);
@@ -185,7 +231,11 @@ describe('replicas sharing one redis', () => {
       });
       expect(ev.map((e) => e.userID).sort()).toEqual([...acked].sort());
       await until('webhooks accepted again', async () => {
-        const r = await postWebhook(d, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', 'after', 1, 999));
+        const r = await postWebhook(
+          d,
+          'callbackAfterUserOnlineCommand',
+          webhookBody('callbackAfterUserOnlineCommand', 'after', 1, 999),
+        );
         return r.status === 200 || undefined;
       });
     } finally {

@@ -45,7 +45,10 @@ afterEach(async () => {
 
 async function replica(prefix: string, name: string, leaseTtlMs = 1000): Promise<TestDaemon> {
   const d = await startTestDaemon({
-    store: { backend: 'redis', redis: { url: server.url, keyPrefix: prefix, leaseTtlMs, replicaName: name, snapshotEveryEntries: 100 } },
+    store: {
+      backend: 'redis',
+      redis: { url: server.url, keyPrefix: prefix, leaseTtlMs, replicaName: name, snapshotEveryEntries: 100 },
+    },
   });
   running.push(d);
   return d;
@@ -64,7 +67,15 @@ describe('snapshots', () => {
     await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
     // One entry per webhook when they arrive one at a time.
     for (let i = 1; i <= 150; i++) {
-      expect((await postWebhook(a, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
+      expect(
+        (
+          await postWebhook(
+            a,
+            'callbackAfterUserOnlineCommand',
+            webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+          )
+        ).status,
+      ).toBe(200);
     }
     await until('150 events', async () => (await events(a)).length === 150);
     const before = await redis.xlen(keys.log);
@@ -76,7 +87,15 @@ describe('snapshots', () => {
 
     // More entries after the snapshot, then a replica that never saw the log before the image.
     for (let i = 151; i <= 170; i++) {
-      expect((await postWebhook(a, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
+      expect(
+        (
+          await postWebhook(
+            a,
+            'callbackAfterUserOnlineCommand',
+            webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+          )
+        ).status,
+      ).toBe(200);
     }
     const b = await replica(prefix, 'b');
     const onB = await until('170 events on b', async () => {
@@ -87,7 +106,15 @@ describe('snapshots', () => {
 
     // A second snapshot replaces the first: its chunks are gone.
     for (let i = 171; i <= 300; i++) {
-      expect((await postWebhook(b, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
+      expect(
+        (
+          await postWebhook(
+            b,
+            'callbackAfterUserOnlineCommand',
+            webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+          )
+        ).status,
+      ).toBe(200);
     }
     await until('300 events on a', async () => (await events(a)).length === 300);
     await a.cluster!.snapshotIfDue();
@@ -104,7 +131,15 @@ describe('snapshots', () => {
     const a = await replica(prefix, 'a', 60_000);
     await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
     for (let i = 1; i <= 120; i++) {
-      expect((await postWebhook(a, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i))).status).toBe(200);
+      expect(
+        (
+          await postWebhook(
+            a,
+            'callbackAfterUserOnlineCommand',
+            webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+          )
+        ).status,
+      ).toBe(200);
     }
     await until('120 events', async () => (await events(a)).length === 120);
     // Another replica's lease (as after a takeover): the image must not become the snapshot, the log stays whole.
@@ -132,7 +167,18 @@ describe('the snapshot trigger', () => {
       },
     });
     replicated.lead('L', '1');
-    const snapshotter = new Snapshotter({ local, replicated, redis, keys, leaseValue: 'L', prefix, every: 1_000_000, checkMs: 60_000, log: pino({ level: 'silent' }), minLogBytes: 20_000 });
+    const snapshotter = new Snapshotter({
+      local,
+      replicated,
+      redis,
+      keys,
+      leaseValue: 'L',
+      prefix,
+      every: 1_000_000,
+      checkMs: 60_000,
+      log: pino({ level: 'silent' }),
+      minLogBytes: 20_000,
+    });
     /** One entry of `n` events (one big batch of the writer's). */
     const entry = async (n: number): Promise<void> => {
       replicated.store.transaction(() => {

@@ -35,16 +35,32 @@ afterAll(async () => {
 });
 
 /** Derived per copy (rebuilt by each replica from the base tables), and the replication marks: not compared. */
-const DERIVED = new Set(['event_count_minutes', 'event_minutes', 'mismatch_hours', 'mismatch_minutes', 'mismatch_users', 'receipt_minutes', 'rollup_marks', 'meta']);
+const DERIVED = new Set([
+  'event_count_minutes',
+  'event_minutes',
+  'mismatch_hours',
+  'mismatch_minutes',
+  'mismatch_users',
+  'receipt_minutes',
+  'rollup_marks',
+  'meta',
+]);
 
 function rows(file: string): Record<string, string[]> {
   const db = new Database(file, { readonly: true });
   try {
     const out: Record<string, string[]> = {};
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[];
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .pluck()
+      .all() as string[];
     for (const t of tables) {
       if (DERIVED.has(t)) continue;
-      out[t] = (db.prepare(`SELECT * FROM "${t}"`).all()).map((r) => JSON.stringify(r)).sort();
+      out[t] = db
+        .prepare(`SELECT * FROM "${t}"`)
+        .all()
+        .map((r) => JSON.stringify(r))
+        .sort();
     }
     return out;
   } finally {
@@ -112,7 +128,9 @@ describe('a replica that does not hold the writer lease', () => {
   it('refuses every write and leaves its copy unchanged', () => {
     const dir = tempDir('opr-follower-');
     const inner = new SqliteStore({ path: join(dir.path, 'f.db') });
-    const follower = new ReplicatedStore(inner, new RedisLog(redis, clusterKeys('unused:')), { onFatal: () => undefined });
+    const follower = new ReplicatedStore(inner, new RedisLog(redis, clusterKeys('unused:')), {
+      onFatal: () => undefined,
+    });
     try {
       expect(() => follower.store.appendEvent(event())).toThrow(OprError);
       expect(() => follower.store.trackUsers(['u1'], 'config', 1)).toThrow(/writer lease/);
@@ -133,7 +151,8 @@ describe('a replica that does not hold the writer lease', () => {
     try {
       for (let t = 0; t < 3; t++) {
         w.replicated.store.transaction(() => {
-          for (let i = 0; i < 1500; i++) w.replicated.store.appendEvent(event({ userID: `u${t}-${i}`, recordedAt: 1000 + i }));
+          for (let i = 0; i < 1500; i++)
+            w.replicated.store.appendEvent(event({ userID: `u${t}-${i}`, recordedAt: 1000 + i }));
         });
       }
       await w.replicated.flushed();
