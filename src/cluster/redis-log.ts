@@ -3,6 +3,7 @@
  * one Lua script that checks the lease (fencing: a replica whose lease was taken over cannot append, however late its
  * command arrives), checks that the log is where the writer believes (compare-and-set on the head), appends, and
  * moves the webhook inbox's cursor, all at once. With `appendfsync always` Redis answers only once the AOF holds it.
+ * A retried append whose first try went through is recognised by the commit id of the log's last entry.
  */
 import type { Redis } from 'ioredis';
 import type { ClusterKeys } from './cluster-keys.js';
@@ -15,11 +16,17 @@ local head = tonumber(redis.call('GET', KEYS[2]) or '0')
 local expected = tonumber(ARGV[2])
 local count = (#ARGV - 3) / 2
 local lastCommit = ARGV[#ARGV - 1]
+-- A retry whose earlier try went through (its answer was lost): that try appended the first k entries of this batch
+-- (the batch may have grown since), and the log's last commit is the k-th's. Only the rest is appended.
+local done = 0
 if head ~= expected then
-  if head == expected + count and redis.call('GET', KEYS[3]) == lastCommit then return head end
-  return redis.error_reply('CONFLICT the log is at ' .. head .. ', not ' .. expected)
+  local k = head - expected
+  if k < 1 or k > count or redis.call('GET', KEYS[3]) ~= ARGV[2 + 2 * k] then
+    return redis.error_reply('CONFLICT the log is at ' .. head .. ', not ' .. expected)
+  end
+  done = k
 end
-for i = 0, count - 1 do
+for i = done, count - 1 do
   head = head + 1
   redis.call('XADD', KEYS[4], head .. '-1', 'c', ARGV[4 + 2 * i], 'd', ARGV[5 + 2 * i])
 end
