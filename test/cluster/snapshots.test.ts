@@ -19,7 +19,7 @@ import type { Daemon } from '../../src/daemon/daemon.js';
 import type { PresenceEvent } from '../../src/domain.js';
 import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
 import type { TestRedisServer } from '../helpers/redis-server.js';
-import { startRedisServer } from '../helpers/redis-server.js';
+import { startRedisServer, HAS_REDIS, REDIS_SKIP_REASON } from '../helpers/redis-server.js';
 import { until } from '../helpers/until.js';
 
 type TestDaemon = Daemon & { cleanupDir: () => void };
@@ -28,182 +28,184 @@ let server: TestRedisServer;
 let redis: Redis;
 const running: TestDaemon[] = [];
 
-beforeAll(async () => {
-  server = await startRedisServer();
-  redis = new Redis(server.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    await d.close();
-    d.cleanupDir();
-  }
-});
-
-async function replica(prefix: string, name: string, leaseTtlMs = 1000): Promise<TestDaemon> {
-  const d = await startTestDaemon({
-    store: {
-      backend: 'redis',
-      redis: { url: server.url, keyPrefix: prefix, leaseTtlMs, replicaName: name, snapshotEveryEntries: 100 },
-    },
+describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () => {
+  beforeAll(async () => {
+    server = await startRedisServer();
+    redis = new Redis(server.url);
   });
-  running.push(d);
-  return d;
-}
-
-async function events(d: Daemon): Promise<PresenceEvent[]> {
-  const res = await fetch(`${d.apiUrl}/v1/events?after=0&limit=1000`);
-  return ((await res.json()) as { events: PresenceEvent[] }).events;
-}
-
-describe('snapshots', () => {
-  it('trim the log, and a new replica is built from the image plus the entries after it', async () => {
-    const prefix = 'snap1:';
-    const keys = clusterKeys(prefix);
-    const a = await replica(prefix, 'a');
-    await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
-    // One entry per webhook when they arrive one at a time.
-    for (let i = 1; i <= 150; i++) {
-      expect(
-        (
-          await postWebhook(
-            a,
-            'callbackAfterUserOnlineCommand',
-            webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-          )
-        ).status,
-      ).toBe(200);
+  afterAll(async () => {
+    redis.disconnect();
+    await server.stop();
+  });
+  afterEach(async () => {
+    for (const d of running.splice(0)) {
+      await d.close();
+      d.cleanupDir();
     }
-    await until('150 events', async () => (await events(a)).length === 150);
-    const before = await redis.xlen(keys.log);
-    await a.cluster!.snapshotIfDue();
-    const snap = await readSnapshotInfo(redis, keys);
-    expect(snap, 'a snapshot was taken').toBeDefined();
-    expect(snap!.base).toBeGreaterThanOrEqual(100);
-    expect(await redis.xlen(keys.log), 'the log is trimmed up to the snapshot').toBe(before - snap!.base);
-
-    // More entries after the snapshot, then a replica that never saw the log before the image.
-    for (let i = 151; i <= 170; i++) {
-      expect(
-        (
-          await postWebhook(
-            a,
-            'callbackAfterUserOnlineCommand',
-            webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-          )
-        ).status,
-      ).toBe(200);
-    }
-    const b = await replica(prefix, 'b');
-    const onB = await until('170 events on b', async () => {
-      const ev = await events(b);
-      return ev.length === 170 ? ev : undefined;
-    });
-    expect(onB).toEqual(await events(a));
-
-    // A second snapshot replaces the first: its chunks are gone.
-    for (let i = 171; i <= 300; i++) {
-      expect(
-        (
-          await postWebhook(
-            b,
-            'callbackAfterUserOnlineCommand',
-            webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-          )
-        ).status,
-      ).toBe(200);
-    }
-    await until('300 events on a', async () => (await events(a)).length === 300);
-    await a.cluster!.snapshotIfDue();
-    const second = await readSnapshotInfo(redis, keys);
-    expect(second!.base).toBeGreaterThan(snap!.base);
-    expect(await redis.exists(keys.snapshotChunk(0, snap!.gen))).toBe(0);
-    expect(await redis.exists(keys.snapshotChunk(0, second!.gen))).toBe(1);
   });
 
-  it('is not published once another replica holds the lease', async () => {
-    const prefix = 'snap2:';
-    const keys = clusterKeys(prefix);
-    // A long lease: its renewal (every 20 s) does not come round while the test swaps the lease's value.
-    const a = await replica(prefix, 'a', 60_000);
-    await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
-    for (let i = 1; i <= 120; i++) {
-      expect(
-        (
-          await postWebhook(
-            a,
-            'callbackAfterUserOnlineCommand',
-            webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-          )
-        ).status,
-      ).toBe(200);
-    }
-    await until('120 events', async () => (await events(a)).length === 120);
-    // Another replica's lease (as after a takeover): the image must not become the snapshot, the log stays whole.
-    const held = await redis.get(keys.lease);
-    await redis.set(keys.lease, '999|intruder|', 'PX', 60_000);
-    const before = await redis.xlen(keys.log);
-    await a.cluster!.snapshotIfDue();
-    expect(await readSnapshotInfo(redis, keys)).toBeUndefined();
-    expect(await redis.xlen(keys.log)).toBe(before);
-    expect((await redis.keys(`${prefix}snapshot*`)).length, 'no chunk left behind').toBe(0);
-    if (held !== null) await redis.set(keys.lease, held, 'PX', 60_000);
-  });
-});
-
-describe('the snapshot trigger', () => {
-  it('takes an image once the log grew by as many bytes as the last image, however few entries that is', async () => {
-    const dir = tempDir('opr-snap-bytes-');
-    const prefix = 'snap3:';
-    const keys = clusterKeys(prefix);
-    await redis.set(keys.lease, 'L');
-    const local = new SqliteStore({ path: join(dir.path, 'w.db') });
-    const replicated = new ReplicatedStore(local, new RedisLog(redis, keys), {
-      onFatal: (e) => {
-        throw e;
+  async function replica(prefix: string, name: string, leaseTtlMs = 1000): Promise<TestDaemon> {
+    const d = await startTestDaemon({
+      store: {
+        backend: 'redis',
+        redis: { url: server.url, keyPrefix: prefix, leaseTtlMs, replicaName: name, snapshotEveryEntries: 100 },
       },
     });
-    replicated.lead('L', '1');
-    const snapshotter = new Snapshotter({
-      local,
-      replicated,
-      redis,
-      keys,
-      leaseValue: 'L',
-      prefix,
-      every: 1_000_000,
-      checkMs: 60_000,
-      log: pino({ level: 'silent' }),
-      minLogBytes: 20_000,
-    });
-    /** One entry of `n` events (one big batch of the writer's). */
-    const entry = async (n: number): Promise<void> => {
-      replicated.store.transaction(() => {
-        for (let i = 0; i < n; i++) replicated.store.appendEvent(event({ userID: `b${i}` }));
+    running.push(d);
+    return d;
+  }
+
+  async function events(d: Daemon): Promise<PresenceEvent[]> {
+    const res = await fetch(`${d.apiUrl}/v1/events?after=0&limit=1000`);
+    return ((await res.json()) as { events: PresenceEvent[] }).events;
+  }
+
+  describe('snapshots', () => {
+    it('trim the log, and a new replica is built from the image plus the entries after it', async () => {
+      const prefix = 'snap1:';
+      const keys = clusterKeys(prefix);
+      const a = await replica(prefix, 'a');
+      await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
+      // One entry per webhook when they arrive one at a time.
+      for (let i = 1; i <= 150; i++) {
+        expect(
+          (
+            await postWebhook(
+              a,
+              'callbackAfterUserOnlineCommand',
+              webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+            )
+          ).status,
+        ).toBe(200);
+      }
+      await until('150 events', async () => (await events(a)).length === 150);
+      const before = await redis.xlen(keys.log);
+      await a.cluster!.snapshotIfDue();
+      const snap = await readSnapshotInfo(redis, keys);
+      expect(snap, 'a snapshot was taken').toBeDefined();
+      expect(snap!.base).toBeGreaterThanOrEqual(100);
+      expect(await redis.xlen(keys.log), 'the log is trimmed up to the snapshot').toBe(before - snap!.base);
+
+      // More entries after the snapshot, then a replica that never saw the log before the image.
+      for (let i = 151; i <= 170; i++) {
+        expect(
+          (
+            await postWebhook(
+              a,
+              'callbackAfterUserOnlineCommand',
+              webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+            )
+          ).status,
+        ).toBe(200);
+      }
+      const b = await replica(prefix, 'b');
+      const onB = await until('170 events on b', async () => {
+        const ev = await events(b);
+        return ev.length === 170 ? ev : undefined;
       });
-      await replicated.flushed();
-    };
-    try {
-      await entry(10);
-      await snapshotter.check();
-      expect(await readSnapshotInfo(redis, keys), 'a small log: no image yet').toBeUndefined();
-      await entry(200);
-      await snapshotter.check();
-      const first = await readSnapshotInfo(redis, keys);
-      expect(first?.base, 'two entries, but past the byte bound').toBe(2);
-      // The next image waits until the log grew by as much as this image.
-      await entry(10);
-      await snapshotter.check();
-      expect((await readSnapshotInfo(redis, keys))?.base).toBe(2);
-      for (let i = 0; i < 500 && replicated.appendedBytes < first!.bytes * 2 + 20_000; i++) await entry(200);
-      await snapshotter.check();
-      expect((await readSnapshotInfo(redis, keys))!.base).toBeGreaterThan(2);
-    } finally {
-      local.close();
-      dir.cleanup();
-    }
+      expect(onB).toEqual(await events(a));
+
+      // A second snapshot replaces the first: its chunks are gone.
+      for (let i = 171; i <= 300; i++) {
+        expect(
+          (
+            await postWebhook(
+              b,
+              'callbackAfterUserOnlineCommand',
+              webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+            )
+          ).status,
+        ).toBe(200);
+      }
+      await until('300 events on a', async () => (await events(a)).length === 300);
+      await a.cluster!.snapshotIfDue();
+      const second = await readSnapshotInfo(redis, keys);
+      expect(second!.base).toBeGreaterThan(snap!.base);
+      expect(await redis.exists(keys.snapshotChunk(0, snap!.gen))).toBe(0);
+      expect(await redis.exists(keys.snapshotChunk(0, second!.gen))).toBe(1);
+    });
+
+    it('is not published once another replica holds the lease', async () => {
+      const prefix = 'snap2:';
+      const keys = clusterKeys(prefix);
+      // A long lease: its renewal (every 20 s) does not come round while the test swaps the lease's value.
+      const a = await replica(prefix, 'a', 60_000);
+      await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
+      for (let i = 1; i <= 120; i++) {
+        expect(
+          (
+            await postWebhook(
+              a,
+              'callbackAfterUserOnlineCommand',
+              webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
+            )
+          ).status,
+        ).toBe(200);
+      }
+      await until('120 events', async () => (await events(a)).length === 120);
+      // Another replica's lease (as after a takeover): the image must not become the snapshot, the log stays whole.
+      const held = await redis.get(keys.lease);
+      await redis.set(keys.lease, '999|intruder|', 'PX', 60_000);
+      const before = await redis.xlen(keys.log);
+      await a.cluster!.snapshotIfDue();
+      expect(await readSnapshotInfo(redis, keys)).toBeUndefined();
+      expect(await redis.xlen(keys.log)).toBe(before);
+      expect((await redis.keys(`${prefix}snapshot*`)).length, 'no chunk left behind').toBe(0);
+      if (held !== null) await redis.set(keys.lease, held, 'PX', 60_000);
+    });
+  });
+
+  describe('the snapshot trigger', () => {
+    it('takes an image once the log grew by as many bytes as the last image, however few entries that is', async () => {
+      const dir = tempDir('opr-snap-bytes-');
+      const prefix = 'snap3:';
+      const keys = clusterKeys(prefix);
+      await redis.set(keys.lease, 'L');
+      const local = new SqliteStore({ path: join(dir.path, 'w.db') });
+      const replicated = new ReplicatedStore(local, new RedisLog(redis, keys), {
+        onFatal: (e) => {
+          throw e;
+        },
+      });
+      replicated.lead('L', '1');
+      const snapshotter = new Snapshotter({
+        local,
+        replicated,
+        redis,
+        keys,
+        leaseValue: 'L',
+        prefix,
+        every: 1_000_000,
+        checkMs: 60_000,
+        log: pino({ level: 'silent' }),
+        minLogBytes: 20_000,
+      });
+      /** One entry of `n` events (one big batch of the writer's). */
+      const entry = async (n: number): Promise<void> => {
+        replicated.store.transaction(() => {
+          for (let i = 0; i < n; i++) replicated.store.appendEvent(event({ userID: `b${i}` }));
+        });
+        await replicated.flushed();
+      };
+      try {
+        await entry(10);
+        await snapshotter.check();
+        expect(await readSnapshotInfo(redis, keys), 'a small log: no image yet').toBeUndefined();
+        await entry(200);
+        await snapshotter.check();
+        const first = await readSnapshotInfo(redis, keys);
+        expect(first?.base, 'two entries, but past the byte bound').toBe(2);
+        // The next image waits until the log grew by as much as this image.
+        await entry(10);
+        await snapshotter.check();
+        expect((await readSnapshotInfo(redis, keys))?.base).toBe(2);
+        for (let i = 0; i < 500 && replicated.appendedBytes < first!.bytes * 2 + 20_000; i++) await entry(200);
+        await snapshotter.check();
+        expect((await readSnapshotInfo(redis, keys))!.base).toBeGreaterThan(2);
+      } finally {
+        local.close();
+        dir.cleanup();
+      }
+    });
   });
 });

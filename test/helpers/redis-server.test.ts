@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startRedisServer } from './redis-server.js';
+import { startRedisServer, HAS_REDIS, REDIS_SKIP_REASON } from './redis-server.js';
 import type { TestRedisServer } from './redis-server.js';
 
 /** The server's own process id, as it reports it. */
@@ -34,7 +34,7 @@ function portAccepts(port: number): Promise<boolean> {
   });
 }
 
-describe('startRedisServer', () => {
+describe.skipIf(!HAS_REDIS)(`startRedisServer${REDIS_SKIP_REASON}`, () => {
   let server: TestRedisServer;
   beforeAll(async () => {
     server = await startRedisServer();
@@ -84,7 +84,7 @@ describe('startRedisServer', () => {
   });
 });
 
-describe('TestRedisServer.stop', () => {
+describe.skipIf(!HAS_REDIS)(`TestRedisServer.stop${REDIS_SKIP_REASON}`, () => {
   it('leaves no process, closes the clients, frees the port and removes the directory', async () => {
     const server = await startRedisServer({ appendfsync: 'everysec' });
     const client = server.client();
@@ -111,7 +111,7 @@ describe('TestRedisServer.stop', () => {
   });
 });
 
-describe('startRedisServer with requirePass', () => {
+describe.skipIf(!HAS_REDIS)(`startRedisServer with requirePass${REDIS_SKIP_REASON}`, () => {
   it('puts the password in the url and refuses clients without it', async () => {
     const server = await startRedisServer({ requirePass: 'test-redis-pass-01' });
     try {

@@ -9,7 +9,12 @@
  */
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
-import { findRedisServer as findRedisServerIn, launchRedis, redisTempDir, terminateRedis } from '../../bench/redis-server.js';
+import {
+  findRedisServer as findRedisServerIn,
+  launchRedis,
+  redisTempDir,
+  terminateRedis,
+} from '../../bench/redis-server.js';
 import type { LaunchedRedis, RedisLaunchOptions } from '../../bench/redis-server.js';
 
 export interface RedisServerOptions {
@@ -41,6 +46,15 @@ export interface TestRedisServer {
 export function findRedisServer(): string | undefined {
   return findRedisServerIn([]);
 }
+
+/**
+ * Whether the Redis backend's tests can run: without Debian's `redis-server` they are skipped with a message, as the
+ * browser tests are without chromium (`.ci/run` installs both).
+ */
+export const HAS_REDIS = findRedisServer() !== undefined;
+export const REDIS_SKIP_REASON = HAS_REDIS
+  ? ''
+  : ' (skipped: redis-server is not installed; install it with `apt-get install -y redis-server`)';
 
 /**
  * Starts a redis-server on a free 127.0.0.1 port in a new temporary directory, with `--save "" --appendonly yes
