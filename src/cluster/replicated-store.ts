@@ -281,10 +281,7 @@ export class ReplicatedStore {
 
   /** A follower answers from its copy without writing: the writer records the value (the same on every copy). */
   private firstStartedAt(now: number): number {
-    if (this.isLeader) return this.write('firstStartedAt', [now]) as number;
-    const recorded = this.inner.getMeta('first_started_at');
-    if (recorded !== undefined) return Number(recorded);
-    return this.inner.committedSeq() === 0 && this.inner.getMeta('pruned_through_seq') === undefined ? now : 0;
+    return this.isLeader ? (this.write('firstStartedAt', [now]) as number) : this.inner.peekFirstStartedAt(now);
   }
 
   private whenDurable(ok: () => void, fail: (e: Error) => void): void {

@@ -166,6 +166,8 @@ export interface PresenceStateStore {
    * no event and no presence yet, 0 (long ago) for a store that already had data. Answers the recorded value after.
    */
   firstStartedAt(now: number): number;
+  /** What `firstStartedAt(now)` answers, without recording anything (a replica that does not write). */
+  peekFirstStartedAt(now: number): number;
 }
 
 /** The ordered, durable event log. Appended to by the engine only. */

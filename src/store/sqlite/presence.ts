@@ -62,6 +62,11 @@ export function sqlitePresence(conn: SqliteConnection): PresenceStateStore {
   const ofUser = d.prepare(`SELECT ${ROW_COLUMNS} FROM presence WHERE user_id = ? ORDER BY platform_id`);
   const userPresence = d.prepare('SELECT online, version FROM users WHERE user_id = ?');
   const used = d.prepare('SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM presence)').pluck();
+  const peekFirstStartedAt = (now: number): number => {
+    const recorded = conn.getMeta('first_started_at');
+    if (recorded !== undefined) return Number(recorded);
+    return used.get() !== 1 && conn.getMeta('pruned_through_seq') === undefined ? now : 0;
+  };
 
   return {
     upsertKey(k: KeyState): void {
@@ -119,12 +124,10 @@ export function sqlitePresence(conn: SqliteConnection): PresenceStateStore {
       return r ? { online: r.online === 1, version: num(r.version) } : undefined;
     },
     firstStartedAt(now: number): number {
-      const recorded = conn.getMeta('first_started_at');
-      if (recorded !== undefined) return Number(recorded);
-      const empty = used.get() !== 1 && conn.getMeta('pruned_through_seq') === undefined;
-      const at = empty ? now : 0;
-      conn.setMeta('first_started_at', String(at));
+      const at = peekFirstStartedAt(now);
+      if (conn.getMeta('first_started_at') === undefined) conn.setMeta('first_started_at', String(at));
       return at;
     },
+    peekFirstStartedAt,
   };
 }

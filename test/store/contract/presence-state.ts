@@ -90,6 +90,21 @@ export function presenceStateContract(factory: StoreFactory): void {
         expect(store.presenceOfUser('nobody')).toEqual([]);
       });
 
+      it('records the first start once: now for an empty store, 0 for one that holds data; peeking records nothing', () => {
+        expect(store.peekFirstStartedAt(T0)).toBe(T0);
+        expect(store.peekFirstStartedAt(T0 + 5)).toBe(T0 + 5);
+        expect(store.firstStartedAt(T0 + 10)).toBe(T0 + 10);
+        expect(store.firstStartedAt(T0 + 20)).toBe(T0 + 10);
+        expect(store.peekFirstStartedAt(T0 + 30)).toBe(T0 + 10);
+      });
+
+      it('answers 0 for the first start of a store that already holds data, peeking or recording', () => {
+        store.upsertKey(keyState());
+        expect(store.peekFirstStartedAt(T0)).toBe(0);
+        expect(store.firstStartedAt(T0)).toBe(0);
+        expect(store.peekFirstStartedAt(T0 + 1)).toBe(0);
+      });
+
       it('keeps per-user versions, loading only users that have one', () => {
         store.setUserVersion('u1', 1, true, 1000);
         store.setUserVersion('u1', 2, false, 1000);
