@@ -78,20 +78,32 @@ export function waitForEvents(bus: EventBus, store: ApiStore, after: number, ms:
 }
 
 /**
+ * With the Redis backend, how long a replica waits for its copy to reach the shared log's head when a client resumes
+ * from a seq it has not applied yet (the client read it from another replica).
+ */
+const CATCH_UP_WAIT_MS = 3000;
+
+/**
  * Where an event stream starts: `Last-Event-ID` (what an EventSource sends when it reconnects) wins over `?after=`;
  * with neither, the head (new events only). Throws 400 for a malformed or future cursor and 410 for an expired one.
+ * With `caughtUp` (Redis backend), a cursor past this replica's head first waits for its copy to catch up.
  */
-export function streamStart(req: FastifyRequest, store: ApiStore): StreamStart {
+export async function streamStart(
+  req: FastifyRequest,
+  store: ApiStore,
+  caughtUp?: (timeoutMs: number) => Promise<void>,
+): Promise<StreamStart> {
   const q = req.query as Record<string, unknown>;
   const users = parseListParam(q.users, 'users');
   const types = parseTypes(q.types);
   const header = req.headers['last-event-id'];
   const lastEventID = typeof header === 'string' ? header.trim() : '';
+  let requested: number | undefined;
+  if (lastEventID !== '') requested = intParam(lastEventID, 'Last-Event-ID', 0, 0, Number.MAX_SAFE_INTEGER);
+  else if (q.after !== undefined && q.after !== '') requested = intParam(q.after, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
+  if (caughtUp && requested !== undefined && requested > store.headSeq()) await caughtUp(CATCH_UP_WAIT_MS);
   const head = store.headSeq();
-  let cursor: number;
-  if (lastEventID !== '') cursor = intParam(lastEventID, 'Last-Event-ID', 0, 0, Number.MAX_SAFE_INTEGER);
-  else if (q.after !== undefined && q.after !== '') cursor = intParam(q.after, 'after', 0, 0, Number.MAX_SAFE_INTEGER);
-  else cursor = head;
+  const cursor = requested ?? head;
   if (cursor > head) {
     throw new ApiError(
       'OPR_ERR_BAD_REQUEST',
@@ -133,26 +145,11 @@ export function registerEventRoutes(app: FastifyInstance, ctx: ApiContext): void
   });
 }
 
-/**
- * With the Redis backend, how long a replica waits for its copy to reach the shared log's head when a client resumes
- * from a seq it has not applied yet (the client read it from another replica).
- */
-const CATCH_UP_WAIT_MS = 3000;
-
-/** The client resumes after a seq this copy does not have yet. */
-function cursorAhead(req: FastifyRequest, store: ApiStore): boolean {
-  const header = req.headers['last-event-id'];
-  const raw = typeof header === 'string' && header.trim() !== '' ? header.trim() : (req.query as Record<string, unknown>).after;
-  const cursor = Number(raw);
-  return Number.isSafeInteger(cursor) && cursor > store.headSeq();
-}
-
 /** `GET /v1/events?after=&limit=&wait=&users=&types=` as JSON pages (long poll up to `wait` seconds). */
 export function registerEventPageRoute(app: FastifyInstance, opts: EventsRoutesOptions): void {
   app.get('/v1/events', async (req, reply) => {
     if (opts.stream && req.method === 'GET' && wantsEventStream(req.headers.accept)) {
-      if (opts.caughtUp && cursorAhead(req, opts.store)) await opts.caughtUp(CATCH_UP_WAIT_MS);
-      opts.stream.open(req, reply, streamStart(req, opts.store));
+      opts.stream.open(req, reply, await streamStart(req, opts.store, opts.caughtUp));
       return reply;
     }
     const q = req.query as Record<string, unknown>;
