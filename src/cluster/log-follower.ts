@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { KeyState, NewPresenceEvent, PresenceEvent } from '../domain.js';
 import { OprError } from '../errors.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
+import { BackgroundLoop } from './background-loop.js';
 import type { RedisLog } from './redis-log.js';
 import type { LogEntry, ReplicationMark, StoredEntry } from './replicated-store.js';
 import { MARK_KEY, readMark, WRITE_METHODS } from './replicated-store.js';
@@ -43,12 +44,19 @@ const WRITES: ReadonlySet<string> = new Set(WRITE_METHODS);
 
 export class LogFollower {
   private appliedN: number;
-  private running: Promise<void> | undefined;
-  private stopping = false;
   private readonly waiters: { n: number; resolve: () => void }[] = [];
+
+  private readonly loop: BackgroundLoop;
 
   constructor(private readonly deps: LogFollowerDeps) {
     this.appliedN = readMark(deps.store).n;
+    this.loop = new BackgroundLoop({
+      step: () => this.step(),
+      what: 'reading the shared log',
+      logger: deps.logger,
+      baseMs: 50,
+      maxMs: 2000,
+    });
   }
 
   /** The position of the last entry applied. */
@@ -67,15 +75,11 @@ export class LogFollower {
 
   /** Follows the log until `stop`. */
   start(): void {
-    this.stopping = false;
-    this.running ??= this.loop().finally(() => {
-      this.running = undefined;
-    });
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
+    await this.loop.stop();
   }
 
   /** Resolves once the entry at `n` is applied, or after `timeoutMs` (whichever comes first). */
@@ -92,27 +96,15 @@ export class LogFollower {
     });
   }
 
-  private async loop(): Promise<void> {
-    let delay = 50;
-    while (!this.stopping) {
-      let entries: StoredEntry[];
-      try {
-        entries = await this.deps.log.next(this.deps.blocking, this.appliedN, BATCH, this.deps.blockMs ?? 500);
-        delay = 50;
-      } catch (e) {
-        if (this.stopping) return;
-        this.deps.logger.warn({ err: { message: (e as Error).message } }, 'reading the shared log failed; retrying');
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(2 * delay, 2000);
-        continue;
-      }
-      if (entries.length === 0) continue;
-      try {
-        await this.applyInSteps(entries);
-      } catch (e) {
-        this.deps.onFatal(e as Error);
-        return;
-      }
+  /** One step of following: the entries after the last applied (waiting a while for one), applied. */
+  private async step(): Promise<'stop' | undefined> {
+    const entries = await this.deps.log.next(this.deps.blocking, this.appliedN, BATCH, this.deps.blockMs ?? 500);
+    if (entries.length === 0) return;
+    try {
+      await this.applyInSteps(entries);
+    } catch (e) {
+      this.deps.onFatal(e as Error);
+      return 'stop';
     }
   }
 

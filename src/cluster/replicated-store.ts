@@ -14,6 +14,7 @@
  * commits the cluster does not, and it is rebuilt from Redis at the next start.
  */
 import { OprError } from '../errors.js';
+import { backoffCeiling } from '../util/backoff.js';
 import type { SqliteStore } from '../store/sqlite-store.js';
 import type { Store } from '../store/store.js';
 
@@ -300,7 +301,8 @@ export class ReplicatedStore {
   private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
-    let delay = 20;
+    /** Failed appends in a row (retried after a backoff). */
+    let failures = 0;
     try {
       while (this.queue.length > 0 && !this.failure && this.leaseValue !== undefined) {
         const batch = this.queue.slice(0, 200);
@@ -319,13 +321,12 @@ export class ReplicatedStore {
             this.hooks.onFatal(err);
             return;
           }
-          if (delay === 20) this.hooks.onAppendTrouble?.(e as Error);
-          await new Promise<void>((r) => setTimeout(r, delay));
-          delay = Math.min(delay * 2, 1000);
+          if (++failures === 1) this.hooks.onAppendTrouble?.(e as Error);
+          await new Promise<void>((r) => setTimeout(r, backoffCeiling(failures, 20, 1000)));
           continue;
         }
-        if (delay > 20) this.hooks.onAppendTrouble?.(null);
-        delay = 20;
+        if (failures > 0) this.hooks.onAppendTrouble?.(null);
+        failures = 0;
         this.queue.splice(0, batch.length);
         this.appendedN = batch[batch.length - 1]!.n;
         for (const e of batch) {

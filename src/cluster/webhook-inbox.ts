@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { IngestItem, PresenceEngine } from '../engine/presence-engine.js';
 import { OprError } from '../errors.js';
 import type { ClusterKeys } from './cluster-keys.js';
+import { BackgroundLoop } from './background-loop.js';
 import type { ReplicatedStore } from './replicated-store.js';
 
 /** How often a replica reads the inbox's length (its backlog: consumed entries are trimmed after every batch). */
@@ -75,55 +76,53 @@ export interface InboxConsumerDeps {
 
 /** The writer's side: ingests the inbox in order until stopped. */
 export class InboxConsumer {
-  private running: Promise<void> | undefined;
-  private stopping = false;
+  private readonly loop: BackgroundLoop;
+  /** The last inbox entry consumed (read from Redis at the first step). */
+  private cursor: string | undefined;
 
-  constructor(private readonly deps: InboxConsumerDeps) {}
-
-  start(): void {
-    this.stopping = false;
-    this.running ??= this.loop().finally(() => {
-      this.running = undefined;
+  constructor(private readonly deps: InboxConsumerDeps) {
+    this.loop = new BackgroundLoop({
+      step: () => this.step(),
+      what: 'consuming the webhook inbox',
+      logger: deps.logger,
+      baseMs: 50,
+      maxMs: 2000,
     });
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
+  start(): void {
+    this.loop.start();
   }
 
-  private async loop(): Promise<void> {
-    const { redis, blocking, keys, replicated, logger } = this.deps;
-    let cursor: string | undefined;
-    let delay = 50;
-    while (!this.stopping) {
-      try {
-        cursor ??= (await redis.get(keys.inboxCursor)) ?? '0-0';
-        const reply = await blocking.xread(
-          'COUNT',
-          this.deps.maxBatch,
-          'BLOCK',
-          this.deps.blockMs ?? 500,
-          'STREAMS',
-          keys.inbox,
-          cursor,
-        );
-        delay = 50;
-        if (reply === null) continue;
-        const entries = reply[0]![1];
-        if (entries.length === 0) continue;
-        this.ingest(entries.map(([id, fields]) => [id, JSON.parse(fields[1]!) as IngestItem]));
-        cursor = entries[entries.length - 1]![0];
-        await replicated.store.durable();
-        // What is left in the inbox is what waits for ingest (replicas refuse webhooks past webhook.queueLimit).
-        await redis.xtrim(keys.inbox, 'MINID', cursor);
-      } catch (e) {
-        if (this.stopping) return;
-        if (isFatal(e)) return;
-        logger.warn({ err: { message: (e as Error).message } }, 'consuming the webhook inbox failed; retrying');
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(2 * delay, 2000);
-      }
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  /** One batch: read (waiting a while for one), ingested, durable, trimmed from the inbox. Ends on a fatal error. */
+  private async step(): Promise<'stop' | undefined> {
+    const { redis, blocking, keys, replicated } = this.deps;
+    try {
+      this.cursor ??= (await redis.get(keys.inboxCursor)) ?? '0-0';
+      const reply = await blocking.xread(
+        'COUNT',
+        this.deps.maxBatch,
+        'BLOCK',
+        this.deps.blockMs ?? 500,
+        'STREAMS',
+        keys.inbox,
+        this.cursor,
+      );
+      if (reply === null) return;
+      const entries = reply[0]![1];
+      if (entries.length === 0) return;
+      this.ingest(entries.map(([id, fields]) => [id, JSON.parse(fields[1]!) as IngestItem]));
+      this.cursor = entries[entries.length - 1]![0];
+      await replicated.store.durable();
+      // What is left in the inbox is what waits for ingest (replicas refuse webhooks past webhook.queueLimit).
+      await redis.xtrim(keys.inbox, 'MINID', this.cursor);
+    } catch (e) {
+      if (isFatal(e)) return 'stop';
+      throw e;
     }
   }
 
