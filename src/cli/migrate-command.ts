@@ -51,11 +51,8 @@ export interface MigrateDeps {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface MigrateSummary {
-  from: string;
-  /** The Redis URL without its password. */
-  to: string;
-  keyPrefix: string;
+/** What the source holds, counted in the same read transaction as its image. */
+export interface SourceCounts {
   /** The head seq of the event log: the replicas go on from it. */
   headSeq: number;
   /** Events retained in the store (retention may have removed older ones). */
@@ -65,6 +62,13 @@ export interface MigrateSummary {
   mismatches: number;
   incidents: number;
   subscriberCursors: number;
+}
+
+export interface MigrateSummary extends SourceCounts {
+  from: string;
+  /** The Redis URL without its password. */
+  to: string;
+  keyPrefix: string;
   bytes: number;
   chunks: number;
   commit: string;
@@ -75,15 +79,9 @@ export interface MigrateSummary {
   durabilityWarning: string | undefined;
 }
 
-/** What the image of the source holds, read in the same transaction as the image. */
-interface SourceImage {
+/** The image of the source, with its counts. */
+interface SourceImage extends SourceCounts {
   image: Buffer;
-  headSeq: number;
-  events: number;
-  oldestSeq: number | null;
-  mismatches: number;
-  incidents: number;
-  subscriberCursors: number;
 }
 
 function refuse(message: string): CliError {
@@ -270,7 +268,7 @@ export async function migrateStore(opts: MigrateOptions, deps: MigrateDeps = {})
       );
     }
 
-    const source = takeImage(opts.from);
+    const { image, ...counts } = takeImage(opts.from);
 
     const deletedKeys = opts.force === true ? await deleteUnderPrefix(redis, prefix) : 0;
     // From here, a replica (or another migrate) writing under the prefix makes the final EXEC fail.
@@ -280,16 +278,16 @@ export async function migrateStore(opts: MigrateOptions, deps: MigrateDeps = {})
       await redis.unwatch();
       throw refuse(`something wrote under the key prefix ${JSON.stringify(prefix)} while migrating (${meanwhile}); nothing was written. Stop the replicas using it and run migrate again`);
     }
-    const chunks = Math.max(1, Math.ceil(source.image.length / chunkBytes));
+    const chunks = Math.max(1, Math.ceil(image.length / chunkBytes));
     const commit = `snapshot:${randomUUID()}`;
     const clusterID = randomUUID();
     let committed = false;
     try {
-      for (let i = 0; i < chunks; i++) await redis.set(keys.snapshotChunk(i), source.image.subarray(i * chunkBytes, (i + 1) * chunkBytes));
+      for (let i = 0; i < chunks; i++) await redis.set(keys.snapshotChunk(i), image.subarray(i * chunkBytes, (i + 1) * chunkBytes));
       // The hash last, with the cluster id and the log head, at once: a replica never sees half a snapshot.
       const result = await redis
         .multi()
-        .hset(keys.snapshot, { base: 0, commit, chunks, bytes: source.image.length })
+        .hset(keys.snapshot, { base: 0, commit, chunks, bytes: image.length })
         .set(keys.cluster, clusterID)
         .set(keys.head, 0)
         .exec();
@@ -309,13 +307,8 @@ export async function migrateStore(opts: MigrateOptions, deps: MigrateDeps = {})
       from: opts.from,
       to,
       keyPrefix: prefix,
-      headSeq: source.headSeq,
-      events: source.events,
-      oldestSeq: source.oldestSeq,
-      mismatches: source.mismatches,
-      incidents: source.incidents,
-      subscriberCursors: source.subscriberCursors,
-      bytes: source.image.length,
+      ...counts,
+      bytes: image.length,
       chunks,
       commit,
       clusterID,
