@@ -5,9 +5,9 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
-import type { PresenceEvent } from '../../src/domain.js';
 import { webhookErrorBody } from '../../src/openim/webhook-schemas.js';
 import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
+import { readAllEvents } from '../reliability/helpers.js';
 import type { RedisServerOptions, TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer, HAS_REDIS, REDIS_SKIP_REASON } from '../helpers/redis-server.js';
 import { until } from '../helpers/until.js';
@@ -64,12 +64,6 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
     return ((await res.json()) as { cluster: ClusterJson }).cluster;
   }
 
-  async function events(d: Daemon): Promise<PresenceEvent[]> {
-    const res = await fetch(`${d.apiUrl}/v1/events?after=0&limit=1000`, { signal: AbortSignal.timeout(5000) });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { events: PresenceEvent[] }).events;
-  }
-
   /** A webhook post that cannot hang the test: a timeout counts as status 0. */
   async function post(d: Daemon, userID: string, seq: number): Promise<{ status: number; body: string }> {
     const body = webhookBody(ONLINE, userID, 1, seq);
@@ -102,7 +96,7 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
       expect((await readyz(d)).body).toEqual({ status: 'ready', reason: 'ok' });
       const r = await postWebhook(d, ONLINE, webhookBody(ONLINE, 'ready-u1', 1, 1));
       expect(r.status).toBe(200);
-      await until('the event', async () => (await events(d)).some((e) => e.userID === 'ready-u1'));
+      await until('the event', async () => (await readAllEvents(d.apiUrl)).some((e) => e.userID === 'ready-u1'));
     });
 
     it('is not ready when redis persists less than store.redis.durability asks, and says so', async () => {
@@ -181,7 +175,7 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
       await until('/readyz 200 after redis is back', async () => (await readyz(d)).status === 200, 10_000);
       await until('a webhook accepted after redis is back', async () => (await post(d, 'after-1', 600)).status === 200);
       const seen = await until('every acknowledged webhook and the new one in /v1/events', async () => {
-        const users = new Set((await events(d)).map((e) => e.userID));
+        const users = new Set((await readAllEvents(d.apiUrl)).map((e) => e.userID));
         return [...acked, 'after-1'].every((u) => users.has(u)) ? users : undefined;
       });
       for (const u of acked) expect(seen.has(u)).toBe(true);

@@ -3,10 +3,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Daemon } from '../../src/daemon/daemon.js';
-import type { PresenceEvent } from '../../src/domain.js';
 import type { Simulator } from '../../src/simulator/index.js';
 import { startSimulator } from '../../src/simulator/index.js';
-import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
+import { postOnline, startTestDaemon } from '../helpers/daemon-fixture.js';
+import { readAllEvents } from '../reliability/helpers.js';
 import { FAST_RECONCILE } from '../helpers/sim-pair.js';
 import type { TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer, HAS_REDIS, REDIS_SKIP_REASON } from '../helpers/redis-server.js';
@@ -48,11 +48,6 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
     return d;
   }
 
-  async function events(d: Daemon, after = 0): Promise<PresenceEvent[]> {
-    const res = await fetch(`${d.apiUrl}/v1/events?after=${after}&limit=1000`);
-    return ((await res.json()) as { events: PresenceEvent[] }).events;
-  }
-
   describe('replicas sharing one redis', () => {
     it('serve the same stream, with the same seqs, whichever replica took the webhooks', async () => {
       const prefix = `t${++prefixN}:`;
@@ -61,15 +56,15 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
       await until('a writer', () => a.cluster!.status().role === 'writer' || b.cluster!.status().role === 'writer');
       for (let i = 1; i <= 20; i++) {
         const target = i % 2 === 0 ? a : b;
-        const r = await postWebhook(
-          target,
-          'callbackAfterUserOnlineCommand',
-          webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-        );
+        const r = await postOnline(target, `u${i}`, i);
         expect(r.status).toBe(200);
       }
-      const onA = await until('20 events on a', async () => ((await events(a)).length === 20 ? events(a) : undefined));
-      const onB = await until('20 events on b', async () => ((await events(b)).length === 20 ? events(b) : undefined));
+      const onA = await until('20 events on a', async () =>
+        (await readAllEvents(a.apiUrl)).length === 20 ? readAllEvents(a.apiUrl) : undefined,
+      );
+      const onB = await until('20 events on b', async () =>
+        (await readAllEvents(b.apiUrl)).length === 20 ? readAllEvents(b.apiUrl) : undefined,
+      );
       expect(onA.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
       expect(onB).toEqual(onA);
     });
@@ -137,15 +132,7 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
         await until('a writer', () => a.cluster!.status().role === 'writer');
         const b = await replica(prefix, 'b', undefined, pushUrl);
         for (let i = 1; i <= 5; i++) {
-          expect(
-            (
-              await postWebhook(
-                b,
-                'callbackAfterUserOnlineCommand',
-                webhookBody('callbackAfterUserOnlineCommand', `p${i}`, 1, i),
-              )
-            ).status,
-          ).toBe(200);
+          expect((await postOnline(b, `p${i}`, i)).status).toBe(200);
         }
         const onB = await until('the follower to report the subscriber at the head', async () => {
           const list = (
@@ -165,15 +152,7 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
 
     it('refuse a store.path that holds a single-node store, pointing at migrate, and leave the file as it was', async () => {
       const single = await startTestDaemon({});
-      expect(
-        (
-          await postWebhook(
-            single,
-            'callbackAfterUserOnlineCommand',
-            webhookBody('callbackAfterUserOnlineCommand', 'x1', 1, 1),
-          )
-        ).status,
-      ).toBe(200);
+      expect((await postOnline(single, 'x1', 1)).status).toBe(200);
       await single.close();
       const path = single.store.location;
       try {
@@ -209,11 +188,7 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
         const acked: string[] = [];
         let refused = 0;
         for (let i = 1; i <= 40 && refused === 0; i++) {
-          const r = await postWebhook(
-            d,
-            'callbackAfterUserOnlineCommand',
-            webhookBody('callbackAfterUserOnlineCommand', `q${i}`, 1, i),
-          );
+          const r = await postOnline(d, `q${i}`, i);
           if (r.status === 200) acked.push(`q${i}`);
           else {
             expect(r.status).toBe(503);
@@ -227,16 +202,12 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
         // The writer is back (its lease freed): everything acknowledged is ingested, and webhooks are taken again.
         await admin.del(`${prefix}lease`);
         const ev = await until('the acknowledged webhooks in the stream', async () => {
-          const list = await events(d);
+          const list = await readAllEvents(d.apiUrl);
           return list.length === acked.length ? list : undefined;
         });
         expect(ev.map((e) => e.userID).sort()).toEqual([...acked].sort());
         await until('webhooks accepted again', async () => {
-          const r = await postWebhook(
-            d,
-            'callbackAfterUserOnlineCommand',
-            webhookBody('callbackAfterUserOnlineCommand', 'after', 1, 999),
-          );
+          const r = await postOnline(d, 'after', 999);
           return r.status === 200 || undefined;
         });
       } finally {

@@ -16,8 +16,8 @@ import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { event } from '../store/contract/fixtures.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
-import type { PresenceEvent } from '../../src/domain.js';
-import { postWebhook, startTestDaemon, webhookBody } from '../helpers/daemon-fixture.js';
+import { postOnline, startTestDaemon } from '../helpers/daemon-fixture.js';
+import { readAllEvents } from '../reliability/helpers.js';
 import type { TestRedisServer } from '../helpers/redis-server.js';
 import { startRedisServer, HAS_REDIS, REDIS_SKIP_REASON } from '../helpers/redis-server.js';
 import { until } from '../helpers/until.js';
@@ -55,11 +55,6 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
     return d;
   }
 
-  async function events(d: Daemon): Promise<PresenceEvent[]> {
-    const res = await fetch(`${d.apiUrl}/v1/events?after=0&limit=1000`);
-    return ((await res.json()) as { events: PresenceEvent[] }).events;
-  }
-
   describe('snapshots', () => {
     it('trim the log, and a new replica is built from the image plus the entries after it', async () => {
       const prefix = 'snap1:';
@@ -68,17 +63,9 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
       await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
       // One entry per webhook when they arrive one at a time.
       for (let i = 1; i <= 150; i++) {
-        expect(
-          (
-            await postWebhook(
-              a,
-              'callbackAfterUserOnlineCommand',
-              webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-            )
-          ).status,
-        ).toBe(200);
+        expect((await postOnline(a, `u${i}`, i)).status).toBe(200);
       }
-      await until('150 events', async () => (await events(a)).length === 150);
+      await until('150 events', async () => (await readAllEvents(a.apiUrl)).length === 150);
       const before = await redis.xlen(keys.log);
       await a.cluster!.snapshotIfDue();
       const snap = await readSnapshotInfo(redis, keys);
@@ -88,36 +75,20 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
 
       // More entries after the snapshot, then a replica that never saw the log before the image.
       for (let i = 151; i <= 170; i++) {
-        expect(
-          (
-            await postWebhook(
-              a,
-              'callbackAfterUserOnlineCommand',
-              webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-            )
-          ).status,
-        ).toBe(200);
+        expect((await postOnline(a, `u${i}`, i)).status).toBe(200);
       }
       const b = await replica(prefix, 'b');
       const onB = await until('170 events on b', async () => {
-        const ev = await events(b);
+        const ev = await readAllEvents(b.apiUrl);
         return ev.length === 170 ? ev : undefined;
       });
-      expect(onB).toEqual(await events(a));
+      expect(onB).toEqual(await readAllEvents(a.apiUrl));
 
       // A second snapshot replaces the first: its chunks are gone.
       for (let i = 171; i <= 300; i++) {
-        expect(
-          (
-            await postWebhook(
-              b,
-              'callbackAfterUserOnlineCommand',
-              webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-            )
-          ).status,
-        ).toBe(200);
+        expect((await postOnline(b, `u${i}`, i)).status).toBe(200);
       }
-      await until('300 events on a', async () => (await events(a)).length === 300);
+      await until('300 events on a', async () => (await readAllEvents(a.apiUrl)).length === 300);
       await a.cluster!.snapshotIfDue();
       const second = await readSnapshotInfo(redis, keys);
       expect(second!.base).toBeGreaterThan(snap!.base);
@@ -132,17 +103,9 @@ describe.skipIf(!HAS_REDIS)(`with a real redis-server${REDIS_SKIP_REASON}`, () =
       const a = await replica(prefix, 'a', 60_000);
       await until('a writer', () => Promise.resolve(a.cluster!.status().role === 'writer'));
       for (let i = 1; i <= 120; i++) {
-        expect(
-          (
-            await postWebhook(
-              a,
-              'callbackAfterUserOnlineCommand',
-              webhookBody('callbackAfterUserOnlineCommand', `u${i}`, 1, i),
-            )
-          ).status,
-        ).toBe(200);
+        expect((await postOnline(a, `u${i}`, i)).status).toBe(200);
       }
-      await until('120 events', async () => (await events(a)).length === 120);
+      await until('120 events', async () => (await readAllEvents(a.apiUrl)).length === 120);
       // Another replica's lease (as after a takeover): the image must not become the snapshot, the log stays whole.
       const held = await redis.get(keys.lease);
       await redis.set(keys.lease, '999|intruder|', 'PX', 60_000);

@@ -54,3 +54,8 @@ export async function postWebhook(
   const res = await fetch(`${daemon.webhookUrl}/${command}`, { method: 'POST', headers, body });
   return { status: res.status, body: await res.text() };
 }
+
+/** Posts an online webhook of `userID` on platform 1 (IOS) with `seq`, as OpenIM 3.8.x sends it. */
+export function postOnline(daemon: Daemon, userID: string, seq: number): Promise<{ status: number; body: string }> {
+  return postWebhook(daemon, 'callbackAfterUserOnlineCommand', webhookBody('callbackAfterUserOnlineCommand', userID, 1, seq));
+}
