@@ -8,9 +8,9 @@
  * Changes come one at a time at random gaps, so they fall at random phases of the poll schedule; each user has at
  * most one platform online, so every disconnect is decided by the live view alone.
  */
-import { createServer } from 'node:net';
 import type { PresenceEvent } from '../src/domain.js';
 import { startSimulator } from '../src/simulator/index.js';
+import { freePort } from './free-port.js';
 import { prng } from './load.js';
 import type { BenchOutput } from './report.js';
 import { fig, fmtNumber } from './report.js';
@@ -44,17 +44,6 @@ export interface CorrectionResult {
   unexpected: number;
   connects: number;
   disconnects: number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Role `correction`: the simulator and the daemon in this process; command `run` makes the changes. */

@@ -12,10 +12,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from './free-port.js';
 
 export interface BenchRedis {
   /** `redis://127.0.0.1:<port>` */
@@ -42,18 +42,6 @@ export function findRedisServer(fallbackDirs: readonly string[] = ['/usr/bin', '
     }
   }
   return undefined;
-}
-
-/** A loopback TCP port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Every redis-server process started here and not yet seen to exit, and every directory not yet removed. */

@@ -1,14 +1,2 @@
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
-
-/** A loopback TCP port that was free a moment ago (for configurations that need one fixed port twice). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A loopback TCP port that was free a moment ago: the bench's (one copy for both). */
+export { freePort } from '../../bench/free-port.js';

@@ -1,23 +1,14 @@
-import { createServer } from 'node:net';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import type { PresenceEvent } from '../../src/domain.js';
 import type { Simulator, SimulatorOptions } from '../../src/simulator/index.js';
 import { startSimulator } from '../../src/simulator/index.js';
 import { startTestDaemon, TEST_PATH_SECRET } from './daemon-fixture.js';
+import { freePort } from './free-port.js';
 
 type DaemonOverrides = Parameters<typeof startTestDaemon>[0];
 
 /** A free loopback port (the daemon's webhook listener must be known before the simulator starts). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface SimPair {
   sim: Simulator;
