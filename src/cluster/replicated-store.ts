@@ -149,11 +149,6 @@ export class ReplicatedStore {
     return this.appendedSeq;
   }
 
-  /** Appends not yet in Redis. */
-  get backlog(): number {
-    return this.queue.length;
-  }
-
   /** Bytes of log entries this writer appended so far (what the log grew by). */
   get appendedBytes(): number {
     return this.bytesAppended;
